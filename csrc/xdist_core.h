@@ -1,0 +1,64 @@
+/* xdist_core.h -- module state shared by every component of xdist_c._core.
+ *
+ * The module is split by concern; each component owns a sub-struct of the
+ * module state and three functions called from module.c:
+ *
+ *   int  xc_<component>_exec(PyObject *module, xc_state *st);   0 / -1
+ *   int  xc_<component>_traverse(xc_state *st, visitproc, void *);
+ *   void xc_<component>_clear(xc_state *st);
+ *
+ * Components:  codec.c  (wire format: values and frames)
+ *              pump.c   (frames from worker channels -> events)
+ *              ledger.c (plain-C bookkeeping of tests per worker)
+ *              sched_*.c (scheduler types built on the ledger)
+ */
+#ifndef XDIST_CORE_H
+#define XDIST_CORE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "compat.h"
+#include "codec.h"
+#include "pump.h"
+#include "sched.h"
+
+typedef struct xc_state {
+    xc_codec_state codec;
+    xc_pump_state pump;
+    xc_sched_state sched;
+} xc_state;
+
+/* The module definition; used to find the module state from a type. */
+extern PyModuleDef xc_module_def;
+
+/* Module state of the module that defined `tp` or one of its bases, so
+ * Python subclasses of our heap types find it too.  Never NULL for a type
+ * that derives from one of ours; sets TypeError and returns NULL
+ * otherwise. */
+xc_state *xc_state_from_type(PyTypeObject *tp);
+
+static inline xc_state *
+xc_state_from_module(PyObject *module)
+{
+    return (xc_state *)PyModule_GetState(module);
+}
+
+/* Helper to create a heap type from a spec and add it to the module.
+ * Returns a new reference (stored by the caller in the state). */
+PyTypeObject *xc_add_type(PyObject *module, PyType_Spec *spec,
+                          PyObject *base);
+
+int xc_codec_exec(PyObject *module, xc_state *st);
+int xc_codec_traverse(xc_state *st, visitproc visit, void *arg);
+void xc_codec_clear(xc_state *st);
+
+int xc_pump_exec(PyObject *module, xc_state *st);
+int xc_pump_traverse(xc_state *st, visitproc visit, void *arg);
+void xc_pump_clear(xc_state *st);
+
+int xc_sched_exec(PyObject *module, xc_state *st);
+int xc_sched_traverse(xc_state *st, visitproc visit, void *arg);
+void xc_sched_clear(xc_state *st);
+
+#endif /* XDIST_CORE_H */
