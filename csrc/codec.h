@@ -4,6 +4,32 @@
 
 #include <Python.h>
 
+/* Event kinds.  Values 0..11 and 32..35 travel on the wire; EV_CLOSED and
+ * EV_BADFRAME are made by the Pump only and are rejected in a frame. */
+enum {
+    XC_EV_WORKERREADY = 0,
+    XC_EV_COLLECTIONSTART = 1,
+    XC_EV_COLLECTREPORT = 2,
+    XC_EV_COLLECTIONFINISH = 3,
+    XC_EV_LOGSTART = 4,
+    XC_EV_TESTREPORT = 5,
+    XC_EV_LOGFINISH = 6,
+    XC_EV_COMPLETE = 7,
+    XC_EV_UNSCHEDULED = 8,
+    XC_EV_WARNING = 9,
+    XC_EV_WORKERFINISHED = 10,
+    XC_EV_INTERNALERROR = 11,
+    XC_CMD_RUNTESTS = 32,
+    XC_CMD_RUNTESTS_ALL = 33,
+    XC_CMD_STEAL = 34,
+    XC_CMD_SHUTDOWN = 35,
+    XC_EV_CLOSED = 64,
+    XC_EV_BADFRAME = 65,
+};
+
+#define XC_FORMAT_VERSION 1
+#define XC_MAX_DEPTH 200
+
 typedef struct {
     PyObject *FrameError;          /* exception type, subclass of ValueError */
     PyTypeObject *FrameWriter_Type;
@@ -15,5 +41,25 @@ struct xc_state;
  * NULL with FrameError (or MemoryError) set.  Used by pump.c. */
 PyObject *xc_decode_frame(struct xc_state *st, const char *buf,
                           Py_ssize_t len);
+
+/* Decode one frame and append its events to the list `out`: as
+ * (slot, kind, payload) when `slot` is not NULL (borrowed), else as
+ * (kind, payload).  0 on success; -1 with FrameError (or MemoryError) set,
+ * in which case `out` is back at the length it had on entry. */
+int xc_decode_frame_into(struct xc_state *st, const char *buf,
+                         Py_ssize_t len, PyObject *slot, PyObject *out);
+
+/* Argument parsing for METH_FASTCALL | METH_KEYWORDS: fill out[0..max)
+ * from the positional `args` and the keywords named in `kwnames`
+ * (matched against `names`); out[i] is NULL for an optional argument not
+ * given (i >= min).  Borrowed references.  0 / -1 with TypeError. */
+int xc_unpack_args(const char *fname, PyObject *const *args,
+                   Py_ssize_t nargs, PyObject *kwnames,
+                   const char *const *names, Py_ssize_t min, Py_ssize_t max,
+                   PyObject **out);
+
+/* The FrameError type of `st` (borrowed); ValueError once the module state
+ * has been cleared. */
+PyObject *xc_frame_error_type(struct xc_state *st);
 
 #endif
