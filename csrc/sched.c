@@ -1,25 +1,804 @@
-/* sched.c -- placeholder, being written. */
+/* sched.c -- node registry and collection storage shared by the scheduler
+ * types, the _SchedulerBase type, and the component's init.
+ *
+ * Python equivalent:
+ *
+ *     class _SchedulerBase:
+ *         def __init__(self):
+ *             self._slots = []          # slot -> node, in add order
+ *             self._slot_colls = []     # slot -> None or a differing list
+ *             self._node2slot = {}      # live node -> slot
+ *             self._base_node = self._base_ids = None
+ *             self._ledger = Ledger()   # ledger.c
+ *
+ *         nodes = property(lambda self: [n for n in self._node2slot])
+ *         collection_is_completed = property(
+ *             lambda self: self._ncollections >= self.numnodes)
+ *
+ *         @property
+ *         def tests_finished(self):
+ *             return (self.collection_is_completed
+ *                     and not self._ledger.pending and not self._orphans
+ *                     and all(len(r.pending) < 2
+ *                             for r in self._ledger.live()))
+ *
+ *         def add_node(self, node):
+ *             if node in self._node2slot:
+ *                 raise ValueError("node already added")
+ *             self._node2slot[node] = len(self._slots)
+ *             self._slots.append(node); self._slot_colls.append(None)
+ *             self._ledger.add_node()
+ *
+ *         def _store_collection(self, slot, collection):
+ *             if self._base_ids is None:      # the one stored copy
+ *                 self._base_node = self._slots[slot]
+ *                 self._base_ids = list(collection)
+ *             elif list(collection) != self._base_ids:
+ *                 self._slot_colls[slot] = list(collection)
+ *             # else: equal to the base one, dropped
+ *             self._ncollections += 1
+ *
+ *         def _collection_mismatch(self, base_node, node, base_ids, ids):
+ *             pass                            # subclasses report it
+ *
+ * The collection is kept once: the first node's list.  Every later one is
+ * compared with it when it arrives and dropped when equal, so W workers
+ * cost one list of ids, not W.
+ */
 #include "xdist_core.h"
+
+#if PY_VERSION_HEX < 0x030C0000
+#include "structmember.h"
+#endif
+
+/* --- managed __dict__ (3.12+) or a dict member (older) ----------------- */
+
+#if PY_VERSION_HEX >= 0x030D0000
+#define XC_VISIT_DICT(op, visit, arg) PyObject_VisitManagedDict(op, visit, arg)
+#define XC_CLEAR_DICT(op) PyObject_ClearManagedDict(op)
+#elif PY_VERSION_HEX >= 0x030C0000
+#define XC_VISIT_DICT(op, visit, arg) \
+    _PyObject_VisitManagedDict(op, visit, arg)
+#define XC_CLEAR_DICT(op) _PyObject_ClearManagedDict(op)
+#endif
+
+
+/* --- shared helpers ----------------------------------------------------- */
+
+xc_sched_state *
+xc_sched_state_of(PyTypeObject *defining_class)
+{
+    xc_state *st = (xc_state *)PyType_GetModuleState(defining_class);
+    if (st == NULL) {
+        return NULL;
+    }
+    if (st->sched.str_collection_mismatch == NULL) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "xdist_c._core was already cleared");
+        return NULL;
+    }
+    return &st->sched;
+}
+
+int
+xc_parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+              PyObject *kwnames, const char *const *names,
+              Py_ssize_t nrequired, Py_ssize_t nmax, PyObject **out)
+{
+    unsigned int seen = 0;
+    assert(nmax <= 16);
+    if (nargs > nmax) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s() takes at most %zd positional arguments "
+                     "(%zd given)",
+                     fname, nmax, nargs);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        out[i] = args[i];
+        seen |= 1u << i;
+    }
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        Py_ssize_t j = 0;
+        while (j < nmax &&
+               PyUnicode_CompareWithASCIIString(key, names[j]) != 0) {
+            j++;
+        }
+        if (j == nmax) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() got an unexpected keyword argument '%U'",
+                         fname, key);
+            return -1;
+        }
+        if (seen & (1u << j)) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() got multiple values for argument '%s'", fname,
+                         names[j]);
+            return -1;
+        }
+        seen |= 1u << j;
+        out[j] = args[nargs + k];
+    }
+    for (Py_ssize_t i = 0; i < nrequired; i++) {
+        if (!(seen & (1u << i))) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() missing required argument '%s'", fname,
+                         names[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+xc_sched_check(xc_sched *self)
+{
+    if (self->slots == NULL || self->slot_colls == NULL ||
+        self->node2slot == NULL) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "scheduler was cleared and cannot be used");
+        return -1;
+    }
+    return 0;
+}
+
+Py_ssize_t
+xc_sched_slot_of(xc_sched *self, PyObject *node)
+{
+    PyObject *v = PyDict_GetItemWithError(self->node2slot, node);
+    if (v == NULL) {
+        if (!PyErr_Occurred()) {
+            /* KeyError(node), as dict.pop() would raise */
+            PyObject *key = PyTuple_Pack(1, node);
+            if (key != NULL) {
+                PyErr_SetObject(PyExc_KeyError, key);
+                Py_DECREF(key);
+            }
+        }
+        return -1;
+    }
+    return PyLong_AsSsize_t(v);
+}
+
+PyObject *
+xc_sched_coll_of(xc_sched *self, Py_ssize_t slot)
+{
+    if (!(xc_ledger_node(&self->ledger, slot)->flags &
+          XC_NODE_HAS_COLLECTION)) {
+        return NULL;
+    }
+    PyObject *own = PyList_GET_ITEM(self->slot_colls, slot);
+    return own != Py_None ? own : self->base_ids;
+}
+
+PyObject *
+xc_sched_coll_item(PyObject *coll, Py_ssize_t index)
+{
+    if (coll == NULL || index < 0 || index >= PyList_GET_SIZE(coll)) {
+        PyErr_Format(PyExc_IndexError,
+                     "item index %zd is outside the collection", index);
+        return NULL;
+    }
+    return Py_NewRef(PyList_GET_ITEM(coll, index));
+}
+
+int
+xc_sched_same_ids(PyObject *ids, PyObject *collection)
+{
+    int result = 1;
+    PyObject *seq = PySequence_Fast(collection,
+                                    "a collection must be a sequence");
+    if (seq == NULL) {
+        return -1;
+    }
+    if (PySequence_Fast_GET_SIZE(seq) != PyList_GET_SIZE(ids)) {
+        result = 0;
+        goto done;
+    }
+    /* Sizes are re-read each step: __eq__ of odd items may resize. */
+    for (Py_ssize_t i = 0;; i++) {
+        Py_ssize_t na = PyList_GET_SIZE(ids);
+        Py_ssize_t nb = PySequence_Fast_GET_SIZE(seq);
+        if (i >= na || i >= nb) {
+            result = (na == nb);
+            break;
+        }
+        PyObject *a = PyList_GET_ITEM(ids, i);
+        PyObject *b = PySequence_Fast_GET_ITEM(seq, i);
+        if (a == b) {
+            continue;
+        }
+        Py_INCREF(a);
+        Py_INCREF(b);
+        int eq = PyObject_RichCompareBool(a, b, Py_EQ);
+        Py_DECREF(a);
+        Py_DECREF(b);
+        if (eq <= 0) {
+            result = eq;
+            break;
+        }
+    }
+done:
+    Py_DECREF(seq);
+    return result;
+}
+
+int
+xc_sched_store_collection(xc_sched *self, Py_ssize_t slot,
+                          PyObject *collection)
+{
+    PyObject *own = NULL;
+    if (xc_ideque_reserve(&self->coll_order, 1) < 0) {
+        return -1;
+    }
+    if (self->base_ids == NULL) {
+        PyObject *ids = PySequence_List(collection);
+        if (ids == NULL) {
+            return -1;
+        }
+        if (self->base_ids != NULL) {
+            /* Someone stored one while we iterated: compare with it. */
+            Py_DECREF(ids);
+        }
+        else {
+            self->base_node = Py_NewRef(xc_sched_node(self, slot));
+            self->base_ids = ids;
+            goto accepted;
+        }
+    }
+    PyObject *base = Py_NewRef(self->base_ids);
+    int same = xc_sched_same_ids(base, collection);
+    Py_DECREF(base);
+    if (same < 0) {
+        return -1;
+    }
+    if (!same) {
+        own = PySequence_List(collection);
+        if (own == NULL) {
+            return -1;
+        }
+        /* Steals own; drops the None that was there. */
+        if (PyList_SetItem(self->slot_colls, slot, own) < 0) {
+            return -1;
+        }
+    }
+accepted:
+    xc_ledger_node(&self->ledger, slot)->flags |= XC_NODE_HAS_COLLECTION;
+    self->ncollections++;
+    if (xc_ideque_push_back(&self->coll_order, slot) < 0) {
+        return -1; /* cannot happen: reserved above */
+    }
+    return 0;
+}
+
+PyObject *
+xc_sched_ideque_list(const xc_ideque *dq, Py_ssize_t start)
+{
+    Py_ssize_t n = xc_ideque_len(dq) - start;
+    if (n < 0) {
+        n = 0;
+    }
+    PyObject *list = PyList_New(n);
+    if (list == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = PyLong_FromSsize_t(xc_ideque_get(dq, start + i));
+        if (v == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, v);
+    }
+    return list;
+}
+
+int
+xc_sched_report_mismatch(xc_sched *self, xc_sched_state *ss,
+                         PyObject *base_node, PyObject *node,
+                         PyObject *base_ids, PyObject *ids)
+{
+    PyObject *res = PyObject_CallMethodObjArgs(
+        (PyObject *)self, ss->str_collection_mismatch, base_node, node,
+        base_ids, ids, NULL);
+    if (res == NULL) {
+        return -1;
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
+int
+xc_sched_send_some(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
+                   Py_ssize_t n)
+{
+    const xc_ideque *pending = &xc_ledger_node(&self->ledger, slot)->pending;
+    Py_ssize_t len = xc_ideque_len(pending);
+    if (n > len) {
+        n = len;
+    }
+    PyObject *indices = xc_sched_ideque_list(pending, len - n);
+    if (indices == NULL) {
+        return -1;
+    }
+    PyObject *node = Py_NewRef(xc_sched_node(self, slot));
+    PyObject *res =
+        PyObject_CallMethodOneArg(node, ss->str_send_runtest_some, indices);
+    Py_DECREF(node);
+    Py_DECREF(indices);
+    if (res == NULL) {
+        return -1;
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
+int
+xc_sched_shutdown_node(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot)
+{
+    xc_ledger_node(&self->ledger, slot)->flags |= XC_NODE_SHUTDOWN_SENT;
+    PyObject *node = Py_NewRef(xc_sched_node(self, slot));
+    PyObject *res = PyObject_CallMethodNoArgs(node, ss->str_shutdown);
+    Py_DECREF(node);
+    if (res == NULL) {
+        return -1;
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
+int
+xc_sched_complete(xc_sched *self, Py_ssize_t slot, PyObject *arg)
+{
+    Py_ssize_t index = PyNumber_AsSsize_t(arg, PyExc_OverflowError);
+    if (index == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    PyObject *coll = xc_sched_coll_of(self, slot);
+    if (coll == NULL) {
+        coll = self->base_ids;
+    }
+    if (index < 0 || (coll != NULL && index >= PyList_GET_SIZE(coll))) {
+        PyErr_Format(PyExc_IndexError,
+                     "item_index %zd is outside the collection", index);
+        return -1;
+    }
+    if (!xc_ledger_complete(&self->ledger, slot, index)) {
+        PyErr_Format(PyExc_ValueError,
+                     "item_index %zd is not pending on this node", index);
+        return -1;
+    }
+    return 0;
+}
+
+int
+xc_sched_unregister(xc_sched *self, Py_ssize_t slot)
+{
+    if (PyDict_DelItem(self->node2slot, xc_sched_node(self, slot)) < 0) {
+        return -1;
+    }
+    xc_ledger_remove_node(&self->ledger, slot);
+    return 0;
+}
+
+/* --- object lifecycle --------------------------------------------------- */
+
+PyObject *
+xc_sched_alloc(PyTypeObject *type)
+{
+    xc_sched *self = (xc_sched *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    /* tp_alloc zeroed the struct: every pointer is NULL, counts are 0. */
+    xc_ledger_init(&self->ledger);
+    xc_ideque_init(&self->coll_order);
+    xc_ideque_init(&self->orphans);
+    self->slots = PyList_New(0);
+    self->slot_colls = PyList_New(0);
+    self->node2slot = PyDict_New();
+    if (self->slots == NULL || self->slot_colls == NULL ||
+        self->node2slot == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+int
+xc_sched_traverse_obj(PyObject *op, visitproc visit, void *arg)
+{
+    xc_sched *self = (xc_sched *)op;
+    Py_VISIT(Py_TYPE(op));
+#if PY_VERSION_HEX >= 0x030C0000
+    {
+        int r = XC_VISIT_DICT(op, visit, arg);
+        if (r) {
+            return r;
+        }
+    }
+#else
+    Py_VISIT(self->dict);
+#endif
+    Py_VISIT(self->slots);
+    Py_VISIT(self->slot_colls);
+    Py_VISIT(self->node2slot);
+    Py_VISIT(self->base_node);
+    Py_VISIT(self->base_ids);
+    Py_VISIT(self->id2index);
+    return 0;
+}
+
+int
+xc_sched_clear_obj(PyObject *op)
+{
+    xc_sched *self = (xc_sched *)op;
+#if PY_VERSION_HEX >= 0x030C0000
+    XC_CLEAR_DICT(op);
+#else
+    Py_CLEAR(self->dict);
+#endif
+    Py_CLEAR(self->slots);
+    Py_CLEAR(self->slot_colls);
+    Py_CLEAR(self->node2slot);
+    Py_CLEAR(self->base_node);
+    Py_CLEAR(self->base_ids);
+    Py_CLEAR(self->id2index);
+    return 0;
+}
+
+void
+xc_sched_dealloc(PyObject *op)
+{
+    xc_sched *self = (xc_sched *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    (void)xc_sched_clear_obj(op);
+    xc_ledger_free(&self->ledger);
+    xc_ideque_free(&self->coll_order);
+    xc_ideque_free(&self->orphans);
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+/* --- _SchedulerBase: what every scheduler shares ------------------------ */
+
+static PyObject *
+base_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    (void)args;
+    (void)kwds;
+    PyErr_Format(PyExc_TypeError, "cannot create '%s' instances",
+                 type->tp_name);
+    return NULL;
+}
+
+/* Python: [node for node in self._node2slot] (add order) */
+static PyObject *
+base_get_nodes(PyObject *op, void *closure)
+{
+    (void)closure;
+    xc_sched *self = (xc_sched *)op;
+    if (xc_sched_check(self) < 0) {
+        return NULL;
+    }
+    PyObject *nodes = PyList_New(0);
+    if (nodes == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t s = 0; s < self->ledger.nslots; s++) {
+        if (xc_ledger_node(&self->ledger, s)->flags & XC_NODE_REMOVED) {
+            continue;
+        }
+        if (PyList_Append(nodes, xc_sched_node(self, s)) < 0) {
+            Py_DECREF(nodes);
+            return NULL;
+        }
+    }
+    return nodes;
+}
+
+static PyObject *
+base_get_collection_is_completed(PyObject *op, void *closure)
+{
+    (void)closure;
+    xc_sched *self = (xc_sched *)op;
+    return PyBool_FromLong(self->ncollections >= self->numnodes);
+}
+
+static PyObject *
+base_get_tests_finished(PyObject *op, void *closure)
+{
+    (void)closure;
+    xc_sched *self = (xc_sched *)op;
+    int finished = self->ncollections >= self->numnodes &&
+                   xc_ideque_len(&self->ledger.pending) == 0 &&
+                   xc_ideque_len(&self->orphans) == 0 &&
+                   !xc_ledger_any_node_has(&self->ledger, 2);
+    return PyBool_FromLong(finished);
+}
+
+static PyObject *
+base_get_has_pending(PyObject *op, void *closure)
+{
+    (void)closure;
+    xc_sched *self = (xc_sched *)op;
+    int has = xc_ideque_len(&self->ledger.pending) > 0 ||
+              xc_ledger_any_node_has(&self->ledger, 1);
+    return PyBool_FromLong(has);
+}
+
+/* Python: self._node2slot[node] = new slot (ValueError if present) */
+static PyObject *
+base_add_node(PyObject *op, PyTypeObject *cls, PyObject *const *args,
+              Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"node"};
+    PyObject *node = NULL;
+    xc_sched *self = (xc_sched *)op;
+    (void)cls;
+    if (xc_sched_check(self) < 0 ||
+        xc_parse_args("add_node", args, nargs, kwnames, names, 1, 1, &node) <
+            0) {
+        return NULL;
+    }
+    int present = PyDict_Contains(self->node2slot, node);
+    if (present < 0) {
+        return NULL;
+    }
+    if (present) {
+        PyErr_SetString(PyExc_ValueError, "node was already added");
+        return NULL;
+    }
+    /* No Python code runs between the appends and the ledger slot, so the
+     * lists and the ledger keep the same length. */
+    Py_ssize_t slot = PyList_GET_SIZE(self->slots);
+    assert(slot == self->ledger.nslots);
+    if (PyList_Append(self->slots, node) < 0) {
+        return NULL;
+    }
+    if (PyList_Append(self->slot_colls, Py_None) < 0) {
+        (void)PyList_SetSlice(self->slots, slot, slot + 1, NULL);
+        return NULL;
+    }
+    if (xc_ledger_add_node(&self->ledger) < 0) {
+        (void)PyList_SetSlice(self->slots, slot, slot + 1, NULL);
+        (void)PyList_SetSlice(self->slot_colls, slot, slot + 1, NULL);
+        return NULL;
+    }
+    PyObject *pyslot = PyLong_FromSsize_t(slot);
+    if (pyslot == NULL ||
+        PyDict_SetItem(self->node2slot, node, pyslot) < 0) {
+        /* The slot stays allocated but is never live. */
+        Py_XDECREF(pyslot);
+        xc_ledger_remove_node(&self->ledger, slot);
+        return NULL;
+    }
+    Py_DECREF(pyslot);
+    Py_RETURN_NONE;
+}
+
+/* Python: list(self._ledger.nodes[slot_of(node)].pending) */
+static PyObject *
+base_node_pending(PyObject *op, PyTypeObject *cls, PyObject *const *args,
+                  Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"node"};
+    PyObject *node = NULL;
+    xc_sched *self = (xc_sched *)op;
+    (void)cls;
+    if (xc_sched_check(self) < 0 ||
+        xc_parse_args("node_pending", args, nargs, kwnames, names, 1, 1,
+                      &node) < 0) {
+        return NULL;
+    }
+    Py_ssize_t slot = xc_sched_slot_of(self, node);
+    if (slot < 0) {
+        return NULL;
+    }
+    return xc_sched_ideque_list(&xc_ledger_node(&self->ledger, slot)->pending,
+                                0);
+}
+
+static PyObject *
+base_remove_pending_tests_from_node(PyObject *op, PyTypeObject *cls,
+                                    PyObject *const *args, Py_ssize_t nargs,
+                                    PyObject *kwnames)
+{
+    static const char *const names[] = {"node", "indices"};
+    PyObject *argv[2] = {NULL, NULL};
+    (void)op;
+    (void)cls;
+    if (xc_parse_args("remove_pending_tests_from_node", args, nargs,
+                      kwnames, names, 2, 2, argv) < 0) {
+        return NULL;
+    }
+    PyErr_SetString(PyExc_NotImplementedError,
+                    "this scheduler never steals tests back from a node");
+    return NULL;
+}
+
+static PyObject *
+base_collection_mismatch(PyObject *op, PyTypeObject *cls,
+                         PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames)
+{
+    static const char *const names[] = {"base_node", "node", "base_ids",
+                                        "ids"};
+    PyObject *argv[4] = {NULL, NULL, NULL, NULL};
+    (void)op;
+    (void)cls;
+    if (xc_parse_args("_collection_mismatch", args, nargs, kwnames, names, 4,
+                      4, argv) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* The protocol methods each concrete type defines for itself; here so
+ * the base matches its stub.  Unreachable: the base is not
+ * instantiable. */
+static PyObject *
+base_abstract(PyObject *op, PyObject *args, PyObject *kwds)
+{
+    (void)op;
+    (void)args;
+    (void)kwds;
+    PyErr_SetString(PyExc_NotImplementedError,
+                    "implemented by LoadScheduler and EachScheduler");
+    return NULL;
+}
+
+#define XC_ABSTRACT(name)                                          \
+    {name, (PyCFunction)(void (*)(void))base_abstract,             \
+     METH_VARARGS | METH_KEYWORDS,                                 \
+     PyDoc_STR("Implemented by LoadScheduler and EachScheduler.")}
+
+static PyMethodDef base_methods[] = {
+    XC_ABSTRACT("add_node_collection"),
+    XC_ABSTRACT("mark_test_complete"),
+    XC_ABSTRACT("mark_test_pending"),
+    XC_ABSTRACT("remove_node"),
+    XC_ABSTRACT("schedule"),
+    {"add_node", (PyCFunction)(void (*)(void))base_add_node, XC_METH,
+     PyDoc_STR("add_node($self, node)\n--\n\nRegister a node that is ready.")},
+    {"node_pending", (PyCFunction)(void (*)(void))base_node_pending, XC_METH,
+     PyDoc_STR("node_pending($self, node)\n--\n\n"
+               "Indices sent to node and not yet completed, in order.")},
+    {"remove_pending_tests_from_node",
+     (PyCFunction)(void (*)(void))base_remove_pending_tests_from_node,
+     XC_METH,
+     PyDoc_STR("remove_pending_tests_from_node($self, node, indices)\n--\n\n"
+               "Not supported: raises NotImplementedError.")},
+    {"_collection_mismatch",
+     (PyCFunction)(void (*)(void))base_collection_mismatch, XC_METH,
+     PyDoc_STR("_collection_mismatch($self, base_node, node, base_ids, "
+               "ids)\n--\n\n"
+               "Called for each collection that differs from the one it\n"
+               "should equal; does nothing here, subclasses report it.")},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyObject *
+base_get_collection(PyObject *op, void *closure)
+{
+    (void)op;
+    (void)closure;
+    Py_RETURN_NONE;
+}
+
+static PyGetSetDef base_getset[] = {
+    {"collection", base_get_collection, NULL,
+     PyDoc_STR("The collection (see the concrete types)."), NULL},
+    {"nodes", base_get_nodes, NULL,
+     PyDoc_STR("The nodes not removed, in the order they were added."),
+     NULL},
+    {"collection_is_completed", base_get_collection_is_completed, NULL,
+     PyDoc_STR("True once numnodes collections were received."), NULL},
+    {"tests_finished", base_get_tests_finished, NULL,
+     PyDoc_STR("True when every test has run or is the last one running "
+               "on its node."),
+     NULL},
+    {"has_pending", base_get_has_pending, NULL,
+     PyDoc_STR("True while some test is not sent or not completed."), NULL},
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL,
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+#if PY_VERSION_HEX < 0x030C0000
+static PyMemberDef base_members[] = {
+    {"__dictoffset__", T_PYSSIZET, offsetof(xc_sched, dict), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+#endif
+
+static PyType_Slot base_slots[] = {
+    {Py_tp_doc, (void *)PyDoc_STR(
+                    "Common part of the xdist_c schedulers; not "
+                    "instantiable.")},
+    {Py_tp_new, base_new},
+    {Py_tp_dealloc, xc_sched_dealloc},
+    {Py_tp_traverse, xc_sched_traverse_obj},
+    {Py_tp_clear, xc_sched_clear_obj},
+    {Py_tp_methods, base_methods},
+    {Py_tp_getset, base_getset},
+#if PY_VERSION_HEX < 0x030C0000
+    {Py_tp_members, base_members},
+#endif
+    {0, NULL},
+};
+
+static PyType_Spec base_spec = {
+    .name = "xdist_c._core._SchedulerBase",
+    .basicsize = sizeof(xc_sched),
+    .flags = XC_SCHED_FLAGS,
+    .slots = base_slots,
+};
+
+/* --- component init ----------------------------------------------------- */
 
 int
 xc_sched_exec(PyObject *module, xc_state *st)
 {
-    (void)module;
-    (void)st;
-    return 0;
+    xc_sched_state *ss = &st->sched;
+#define XC_INTERN(field, text)                          \
+    do {                                                \
+        ss->field = PyUnicode_InternFromString(text);   \
+        if (ss->field == NULL) {                        \
+            return -1;                                  \
+        }                                               \
+    } while (0)
+    XC_INTERN(str_send_runtest_some, "send_runtest_some");
+    XC_INTERN(str_send_runtest_all, "send_runtest_all");
+    XC_INTERN(str_shutdown, "shutdown");
+    XC_INTERN(str_shutting_down, "shutting_down");
+    XC_INTERN(str_gateway, "gateway");
+    XC_INTERN(str_spec, "spec");
+    XC_INTERN(str_collection_mismatch, "_collection_mismatch");
+#undef XC_INTERN
+
+    ss->SchedulerBase_Type = xc_add_type(module, &base_spec, NULL);
+    if (ss->SchedulerBase_Type == NULL) {
+        return -1;
+    }
+    /* A tuple: Python 3.9 accepts nothing else as bases. */
+    PyObject *bases = PyTuple_Pack(1, (PyObject *)ss->SchedulerBase_Type);
+    if (bases == NULL) {
+        return -1;
+    }
+    ss->LoadScheduler_Type = xc_add_type(module, &xc_load_spec, bases);
+    if (ss->LoadScheduler_Type != NULL) {
+        ss->EachScheduler_Type = xc_add_type(module, &xc_each_spec, bases);
+    }
+    Py_DECREF(bases);
+    return ss->EachScheduler_Type == NULL ? -1 : 0;
 }
 
 int
 xc_sched_traverse(xc_state *st, visitproc visit, void *arg)
 {
-    (void)st;
-    (void)visit;
-    (void)arg;
+    xc_sched_state *ss = &st->sched;
+    Py_VISIT(ss->SchedulerBase_Type);
+    Py_VISIT(ss->LoadScheduler_Type);
+    Py_VISIT(ss->EachScheduler_Type);
     return 0;
 }
 
 void
 xc_sched_clear(xc_state *st)
 {
-    (void)st;
+    xc_sched_state *ss = &st->sched;
+    Py_CLEAR(ss->SchedulerBase_Type);
+    Py_CLEAR(ss->LoadScheduler_Type);
+    Py_CLEAR(ss->EachScheduler_Type);
+    Py_CLEAR(ss->str_send_runtest_some);
+    Py_CLEAR(ss->str_send_runtest_all);
+    Py_CLEAR(ss->str_shutdown);
+    Py_CLEAR(ss->str_shutting_down);
+    Py_CLEAR(ss->str_gateway);
+    Py_CLEAR(ss->str_spec);
+    Py_CLEAR(ss->str_collection_mismatch);
 }

@@ -1,12 +1,150 @@
-/* sched.h -- scheduler types state (see sched_*.c). */
+/* sched.h -- scheduler types (sched.c, sched_load.c, sched_each.c). */
 #ifndef XDIST_C_SCHED_H
 #define XDIST_C_SCHED_H
 
 #include <Python.h>
 
+#include "ledger.h"
+
 typedef struct {
+    PyTypeObject *SchedulerBase_Type;
     PyTypeObject *LoadScheduler_Type;
     PyTypeObject *EachScheduler_Type;
+    /* Interned names of the node attributes and methods we use. */
+    PyObject *str_send_runtest_some;
+    PyObject *str_send_runtest_all;
+    PyObject *str_shutdown;
+    PyObject *str_shutting_down;
+    PyObject *str_gateway;
+    PyObject *str_spec;
+    PyObject *str_collection_mismatch;
 } xc_sched_state;
+
+/* The object layout shared by every scheduler type.
+ *
+ * Nodes are opaque Python objects.  Each node gets a slot when added; the
+ * slot indexes both xc_ledger.nodes (plain-C bookkeeping) and the two
+ * Python lists below.  Slots are never reused, so a removed node keeps its
+ * collection (needed for mismatch reports and, in `each`, for the node that
+ * replaces it). */
+typedef struct {
+    PyObject_HEAD
+#if PY_VERSION_HEX < 0x030C0000
+    PyObject *dict; /* instance __dict__ (Py_TPFLAGS_MANAGED_DICT later) */
+#endif
+    xc_ledger ledger;
+    PyObject *slots;      /* list: slot -> node, every node ever added */
+    PyObject *slot_colls; /* list: slot -> None when the node's collection
+                             is the base one (or not yet known), else the
+                             node's own, differing, list of ids */
+    PyObject *node2slot;  /* dict: node not removed -> int slot */
+    PyObject *base_node;  /* node whose collection came first, or NULL */
+    PyObject *base_ids;   /* list: that first collection, stored once */
+    PyObject *id2index;   /* dict: nodeid -> first index (lazy), or NULL */
+    xc_ideque coll_order; /* slots in the order their collection came */
+    xc_ideque orphans;    /* each: removed slots with work left, in
+                             removal order */
+    Py_ssize_t numnodes;
+    Py_ssize_t maxschedchunk; /* load; meaningful if has_maxschedchunk */
+    Py_ssize_t ncollections;  /* accepted collections (never decreases) */
+    int has_maxschedchunk;
+    int scheduled; /* load: collection agreed on and distributed */
+} xc_sched;
+
+/* Flags of every scheduler type: GC, subclassable, with an instance
+ * __dict__ (managed from 3.12 on, a dict member before). */
+#if PY_VERSION_HEX >= 0x030C0000
+#define XC_SCHED_FLAGS                                               \
+    (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE | \
+     Py_TPFLAGS_MANAGED_DICT)
+#else
+#define XC_SCHED_FLAGS \
+    (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE)
+#endif
+
+/* METH_* flags of every scheduler method (PEP 573 defining class). */
+#define XC_METH (METH_METHOD | METH_FASTCALL | METH_KEYWORDS)
+
+/* Type specs, defined in sched_load.c / sched_each.c. */
+extern PyType_Spec xc_load_spec;
+extern PyType_Spec xc_each_spec;
+
+struct xc_state;
+
+/* --- shared helpers (sched.c), used by sched_load.c and sched_each.c --- */
+
+/* Module state reached from a METH_METHOD method's defining class;
+ * NULL with an exception if the module was already cleared. */
+xc_sched_state *xc_sched_state_of(PyTypeObject *defining_class);
+
+/* Allocate an empty scheduler of `type`; new reference or NULL. */
+PyObject *xc_sched_alloc(PyTypeObject *type);
+int xc_sched_traverse_obj(PyObject *self, visitproc visit, void *arg);
+int xc_sched_clear_obj(PyObject *self);
+void xc_sched_dealloc(PyObject *self);
+
+/* Parse METH_FASTCALL|METH_KEYWORDS arguments: out[i] (preset by the
+ * caller to NULL or a default) receives a borrowed reference for each
+ * argument given; the first nrequired must be given.  0 / -1. */
+int xc_parse_args(const char *fname, PyObject *const *args,
+                  Py_ssize_t nargs, PyObject *kwnames,
+                  const char *const *names, Py_ssize_t nrequired,
+                  Py_ssize_t nmax, PyObject **out);
+
+/* 0 if the object is usable, -1 with RuntimeError if tp_clear ran. */
+int xc_sched_check(xc_sched *self);
+
+/* Slot of an active node, or -1 with KeyError(node). */
+Py_ssize_t xc_sched_slot_of(xc_sched *self, PyObject *node);
+
+/* Borrowed: the node in `slot`. */
+static inline PyObject *
+xc_sched_node(xc_sched *self, Py_ssize_t slot)
+{
+    return PyList_GET_ITEM(self->slots, slot);
+}
+
+/* Borrowed: the collection the node in `slot` works on (its own list if
+ * it differs from the base one), or NULL (no exception) if none. */
+PyObject *xc_sched_coll_of(xc_sched *self, Py_ssize_t slot);
+
+/* Item `index` of collection `coll`: new reference, or NULL with
+ * IndexError if the list is shorter (it is exposed to Python). */
+PyObject *xc_sched_coll_item(PyObject *coll, Py_ssize_t index);
+
+/* Record `collection` for the node in `slot`: the first one becomes the
+ * base (copied once); a later one equal to the base is dropped, a
+ * differing one is copied and kept.  Counts it.  0 / -1. */
+int xc_sched_store_collection(xc_sched *self, Py_ssize_t slot,
+                              PyObject *collection);
+
+/* 1 if `collection` (any sequence) has the same items in the same order
+ * as the list `ids`, 0 if not, -1 on error. */
+int xc_sched_same_ids(PyObject *ids, PyObject *collection);
+
+/* New reference: a list of the ints in dq[start:]. */
+PyObject *xc_sched_ideque_list(const xc_ideque *dq, Py_ssize_t start);
+
+/* Call self._collection_mismatch(base_node, node, base_ids, ids) (looked
+ * up on the instance).  0 / -1. */
+int xc_sched_report_mismatch(xc_sched *self, xc_sched_state *ss,
+                             PyObject *base_node, PyObject *node,
+                             PyObject *base_ids, PyObject *ids);
+
+/* Call node.send_runtest_some(<the node's last n pending indices>), or
+ * node.shutdown() with the flag recorded.  0 / -1. */
+int xc_sched_send_some(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
+                       Py_ssize_t n);
+int xc_sched_shutdown_node(xc_sched *self, xc_sched_state *ss,
+                           Py_ssize_t slot);
+
+/* Mark the item index `arg` complete on the node in `slot`.  0, or -1
+ * with TypeError/OverflowError (not an int), IndexError (outside the
+ * node's collection) or ValueError (not pending on the node). */
+int xc_sched_complete(xc_sched *self, Py_ssize_t slot, PyObject *arg);
+
+/* Remove the node in `slot` from the registry (node2slot, ledger).
+ * 0 / -1. */
+int xc_sched_unregister(xc_sched *self, Py_ssize_t slot);
 
 #endif

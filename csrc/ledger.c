@@ -1,0 +1,344 @@
+/* ledger.c -- plain-C bookkeeping of test indices per node.
+ *
+ * Python equivalent (what the scheduler types would otherwise keep):
+ *
+ *     class Ledger:
+ *         def __init__(self):
+ *             self.nodes = []                 # slot -> NodeRecord
+ *             self.pending = collections.deque()
+ *         def add_node(self):
+ *             self.nodes.append(NodeRecord(pending=deque(), ncompleted=0))
+ *             return len(self.nodes) - 1
+ *         def send(self, slot, n):
+ *             moved = [self.pending.popleft()
+ *                      for _ in range(min(n, len(self.pending)))]
+ *             self.nodes[slot].pending.extend(moved)
+ *             return len(moved)
+ *         def complete(self, slot, item):
+ *             rec = self.nodes[slot]
+ *             if item not in rec.pending:
+ *                 return False
+ *             rec.pending.remove(item)        # O(1) for the front item
+ *             rec.ncompleted += 1
+ *             return True
+ *
+ * The deques are ring buffers of Py_ssize_t whose capacity is a power of
+ * two, so push/pop at either end are O(1) amortized and removing the k-th
+ * element costs O(min(k, len - k)).
+ */
+#include "ledger.h"
+
+#include <string.h>
+
+#define XC_IDEQUE_MIN_CAP 8
+
+void
+xc_ideque_init(xc_ideque *dq)
+{
+    dq->buf = NULL;
+    dq->cap = 0;
+    dq->head = 0;
+    dq->len = 0;
+}
+
+void
+xc_ideque_free(xc_ideque *dq)
+{
+    PyMem_Free(dq->buf);
+    xc_ideque_init(dq);
+}
+
+void
+xc_ideque_clear(xc_ideque *dq)
+{
+    dq->head = 0;
+    dq->len = 0;
+}
+
+/* Grow to a capacity of at least `need`, unwrapping the elements to the
+ * start of the new buffer.  0 / -1 with MemoryError. */
+static int
+ideque_grow(xc_ideque *dq, Py_ssize_t need)
+{
+    Py_ssize_t newcap = dq->cap ? dq->cap : XC_IDEQUE_MIN_CAP;
+    while (newcap < need) {
+        if (newcap > PY_SSIZE_T_MAX / 2 / (Py_ssize_t)sizeof(Py_ssize_t)) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        newcap *= 2;
+    }
+    Py_ssize_t *nbuf = PyMem_New(Py_ssize_t, (size_t)newcap);
+    if (nbuf == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (dq->len > 0) {
+        Py_ssize_t first = dq->cap - dq->head;
+        if (first > dq->len) {
+            first = dq->len;
+        }
+        memcpy(nbuf, dq->buf + dq->head, (size_t)first * sizeof(Py_ssize_t));
+        memcpy(nbuf + first, dq->buf,
+               (size_t)(dq->len - first) * sizeof(Py_ssize_t));
+    }
+    PyMem_Free(dq->buf);
+    dq->buf = nbuf;
+    dq->cap = newcap;
+    dq->head = 0;
+    return 0;
+}
+
+int
+xc_ideque_reserve(xc_ideque *dq, Py_ssize_t extra)
+{
+    assert(extra >= 0);
+    if (extra > PY_SSIZE_T_MAX - dq->len) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (dq->len + extra <= dq->cap) {
+        return 0;
+    }
+    return ideque_grow(dq, dq->len + extra);
+}
+
+int
+xc_ideque_push_back(xc_ideque *dq, Py_ssize_t value)
+{
+    if (dq->len == dq->cap && ideque_grow(dq, dq->len + 1) < 0) {
+        return -1;
+    }
+    dq->buf[(dq->head + dq->len) & (dq->cap - 1)] = value;
+    dq->len++;
+    return 0;
+}
+
+int
+xc_ideque_push_front(xc_ideque *dq, Py_ssize_t value)
+{
+    if (dq->len == dq->cap && ideque_grow(dq, dq->len + 1) < 0) {
+        return -1;
+    }
+    dq->head = (dq->head - 1) & (dq->cap - 1);
+    dq->buf[dq->head] = value;
+    dq->len++;
+    return 0;
+}
+
+Py_ssize_t
+xc_ideque_pop_front(xc_ideque *dq)
+{
+    assert(dq->len > 0);
+    Py_ssize_t value = dq->buf[dq->head];
+    dq->head = (dq->head + 1) & (dq->cap - 1);
+    dq->len--;
+    return value;
+}
+
+Py_ssize_t
+xc_ideque_pop_back(xc_ideque *dq)
+{
+    assert(dq->len > 0);
+    dq->len--;
+    return dq->buf[(dq->head + dq->len) & (dq->cap - 1)];
+}
+
+Py_ssize_t
+xc_ideque_find(const xc_ideque *dq, Py_ssize_t value)
+{
+    Py_ssize_t mask = dq->cap - 1;
+    for (Py_ssize_t i = 0; i < dq->len; i++) {
+        if (dq->buf[(dq->head + i) & mask] == value) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+void
+xc_ideque_remove_at(xc_ideque *dq, Py_ssize_t pos)
+{
+    assert(pos >= 0 && pos < dq->len);
+    Py_ssize_t mask = dq->cap - 1;
+    if (pos < dq->len - 1 - pos) {
+        /* Shift the front part one step towards the back. */
+        for (Py_ssize_t i = pos; i > 0; i--) {
+            dq->buf[(dq->head + i) & mask] =
+                dq->buf[(dq->head + i - 1) & mask];
+        }
+        dq->head = (dq->head + 1) & mask;
+    }
+    else {
+        /* Shift the back part one step towards the front. */
+        for (Py_ssize_t i = pos; i < dq->len - 1; i++) {
+            dq->buf[(dq->head + i) & mask] =
+                dq->buf[(dq->head + i + 1) & mask];
+        }
+    }
+    dq->len--;
+}
+
+int
+xc_ideque_remove(xc_ideque *dq, Py_ssize_t value)
+{
+    Py_ssize_t pos = xc_ideque_find(dq, value);
+    if (pos < 0) {
+        return 0;
+    }
+    xc_ideque_remove_at(dq, pos);
+    return 1;
+}
+
+int
+xc_ideque_append_range(xc_ideque *dq, Py_ssize_t start, Py_ssize_t stop)
+{
+    if (stop <= start) {
+        return 0;
+    }
+    if (xc_ideque_reserve(dq, stop - start) < 0) {
+        return -1;
+    }
+    Py_ssize_t mask = dq->cap - 1;
+    for (Py_ssize_t v = start; v < stop; v++) {
+        dq->buf[(dq->head + dq->len) & mask] = v;
+        dq->len++;
+    }
+    return 0;
+}
+
+int
+xc_ideque_extend(xc_ideque *dst, const xc_ideque *src)
+{
+    assert(dst != src);
+    if (xc_ideque_reserve(dst, src->len) < 0) {
+        return -1;
+    }
+    Py_ssize_t dmask = dst->cap - 1;
+    for (Py_ssize_t i = 0; i < src->len; i++) {
+        dst->buf[(dst->head + dst->len) & dmask] = xc_ideque_get(src, i);
+        dst->len++;
+    }
+    return 0;
+}
+
+Py_ssize_t
+xc_ideque_move_front(xc_ideque *dst, xc_ideque *src, Py_ssize_t n)
+{
+    assert(dst != src);
+    if (n > src->len) {
+        n = src->len;
+    }
+    if (n <= 0) {
+        return 0;
+    }
+    if (xc_ideque_reserve(dst, n) < 0) {
+        return -1;
+    }
+    Py_ssize_t dmask = dst->cap - 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        dst->buf[(dst->head + dst->len) & dmask] = xc_ideque_pop_front(src);
+        dst->len++;
+    }
+    return n;
+}
+
+void
+xc_ideque_swap(xc_ideque *a, xc_ideque *b)
+{
+    xc_ideque tmp = *a;
+    *a = *b;
+    *b = tmp;
+}
+
+/* --- ledger ------------------------------------------------------------ */
+
+void
+xc_ledger_init(xc_ledger *lg)
+{
+    lg->nodes = NULL;
+    lg->nslots = 0;
+    lg->cap = 0;
+    lg->nactive = 0;
+    xc_ideque_init(&lg->pending);
+    lg->ncompleted = 0;
+}
+
+void
+xc_ledger_free(xc_ledger *lg)
+{
+    for (Py_ssize_t i = 0; i < lg->nslots; i++) {
+        xc_ideque_free(&lg->nodes[i].pending);
+    }
+    PyMem_Free(lg->nodes);
+    xc_ideque_free(&lg->pending);
+    xc_ledger_init(lg);
+}
+
+Py_ssize_t
+xc_ledger_add_node(xc_ledger *lg)
+{
+    if (lg->nslots == lg->cap) {
+        Py_ssize_t newcap = lg->cap ? lg->cap * 2 : 4;
+        if (newcap > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(xc_node_rec)) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        xc_node_rec *nodes = PyMem_Resize(lg->nodes, xc_node_rec,
+                                          (size_t)newcap);
+        if (nodes == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        lg->nodes = nodes;
+        lg->cap = newcap;
+    }
+    Py_ssize_t slot = lg->nslots++;
+    xc_node_rec *rec = &lg->nodes[slot];
+    xc_ideque_init(&rec->pending);
+    rec->ncompleted = 0;
+    rec->flags = 0;
+    lg->nactive++;
+    return slot;
+}
+
+void
+xc_ledger_remove_node(xc_ledger *lg, Py_ssize_t slot)
+{
+    xc_node_rec *rec = xc_ledger_node(lg, slot);
+    if (!(rec->flags & XC_NODE_REMOVED)) {
+        rec->flags |= XC_NODE_REMOVED;
+        lg->nactive--;
+    }
+}
+
+Py_ssize_t
+xc_ledger_send(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t n)
+{
+    return xc_ideque_move_front(&xc_ledger_node(lg, slot)->pending,
+                                &lg->pending, n);
+}
+
+int
+xc_ledger_complete(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t item)
+{
+    xc_node_rec *rec = xc_ledger_node(lg, slot);
+    if (!xc_ideque_remove(&rec->pending, item)) {
+        return 0;
+    }
+    rec->ncompleted++;
+    lg->ncompleted++;
+    return 1;
+}
+
+int
+xc_ledger_any_node_has(const xc_ledger *lg, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < lg->nslots; i++) {
+        const xc_node_rec *rec = &lg->nodes[i];
+        if (!(rec->flags & XC_NODE_REMOVED) && rec->pending.len >= n) {
+            return 1;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,638 @@
+/* sched_load.c -- LoadScheduler: each test runs once, on whichever node
+ * asks for more (pytest-xdist's `--dist load`).
+ *
+ * Python equivalent (nodes are opaque; `pending` lists are deques):
+ *
+ *     class LoadScheduler(_SchedulerBase):
+ *         def __init__(self, numnodes, maxschedchunk=None): ...
+ *
+ *         def schedule(self):
+ *             if self.collection is not None:      # a node joined later
+ *                 for node in self.nodes: self._check_schedule(node)
+ *                 return
+ *             differing = [(n, ids) for n, ids in collections_in_order
+ *                          if ids != self._base_ids]
+ *             for node, ids in differing:
+ *                 self._collection_mismatch(self._base_node, node,
+ *                                           self._base_ids, ids)
+ *             if differing:
+ *                 return                           # nothing is run
+ *             self.collection = self._base_ids
+ *             n = len(self.collection)
+ *             self.pending = deque(range(n))
+ *             if not n: return
+ *             if self.maxschedchunk is None: self.maxschedchunk = n
+ *             nodes = self.nodes
+ *             if n < 2 * len(nodes):               # one at a time
+ *                 for _, node in zip(range(n), cycle(nodes)):
+ *                     self._send(node, 1)
+ *             else:                                # consecutive chunks
+ *                 chunk = max(2, min(n // len(nodes) // 4,
+ *                                    self.maxschedchunk))
+ *                 for node in nodes: self._send(node, chunk)
+ *             if not self.pending:
+ *                 for node in self.nodes: node.shutdown()
+ *
+ *         def _check_schedule(self, node, duration=0.0):
+ *             if node.shutting_down: return
+ *             if not self.pending:
+ *                 node.shutdown(); return
+ *             lo = max(2, len(self.pending) // len(self.nodes) // 4)
+ *             hi = max(2, len(self.pending) // len(self.nodes) // 2)
+ *             have = len(node_pending)
+ *             if have < lo and not (duration >= 0.1 and have >= 2):
+ *                 self._send(node, min(hi - have,
+ *                                      max(2 - have, self.maxschedchunk)))
+ *
+ *         def mark_test_complete(self, node, item_index, duration=0):
+ *             node_pending.remove(item_index)      # O(1): it is in front
+ *             self._check_schedule(node, duration)
+ *
+ *         def mark_test_pending(self, item):
+ *             self.pending.appendleft(self._index_of(item))  # dict, lazy
+ *             for node in self.nodes: self._check_schedule(node)
+ *
+ *         def remove_node(self, node):
+ *             pending = node_pending of node; forget node
+ *             if not pending: return None
+ *             crashed = self.collection[pending.popleft()]
+ *             self.pending.extend(pending)
+ *             for node in self.nodes: self._check_schedule(node)
+ *             return crashed
+ *
+ * A node whose collection arrives after scheduling and differs is reported
+ * through _collection_mismatch() and never given work.
+ */
+#include "xdist_core.h"
+
+static inline Py_ssize_t
+ssize_max(Py_ssize_t a, Py_ssize_t b)
+{
+    return a > b ? a : b;
+}
+
+static inline Py_ssize_t
+ssize_min(Py_ssize_t a, Py_ssize_t b)
+{
+    return a < b ? a : b;
+}
+
+/* How many items `seq[:num]` holds for a sequence of length len (Python
+ * slice semantics, so a negative num counts from the end). */
+static Py_ssize_t
+slice_count(Py_ssize_t len, Py_ssize_t num)
+{
+    if (num >= 0) {
+        return ssize_min(num, len);
+    }
+    return ssize_max(0, len + num);
+}
+
+/* Python: self._send(node, num) -- move pending[:num] to the node and
+ * call node.send_runtest_some(those).  0 / -1. */
+static int
+load_send(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
+          Py_ssize_t num)
+{
+    if (xc_ledger_node(&self->ledger, slot)->flags & XC_NODE_REMOVED) {
+        return 0;
+    }
+    Py_ssize_t count =
+        slice_count(xc_ideque_len(&self->ledger.pending), num);
+    if (count == 0) {
+        return 0;
+    }
+    Py_ssize_t moved = xc_ledger_send(&self->ledger, slot, count);
+    if (moved < 0) {
+        return -1;
+    }
+    return xc_sched_send_some(self, ss, slot, moved);
+}
+
+/* 1 if node.shutting_down is true, 0 if not, -1 on error. */
+static int
+node_shutting_down(xc_sched_state *ss, PyObject *node)
+{
+    PyObject *v = PyObject_GetAttr(node, ss->str_shutting_down);
+    if (v == NULL) {
+        return -1;
+    }
+    int r = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return r;
+}
+
+/* Python: self._check_schedule(node, duration).  0 / -1. */
+static int
+load_check_schedule(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
+                    double duration)
+{
+    const unsigned int skip = XC_NODE_REMOVED | XC_NODE_IGNORED;
+    if (xc_ledger_node(&self->ledger, slot)->flags & skip) {
+        return 0;
+    }
+    PyObject *node = Py_NewRef(xc_sched_node(self, slot));
+    int down = node_shutting_down(ss, node);
+    Py_DECREF(node);
+    if (down != 0) {
+        return down < 0 ? -1 : 0;
+    }
+    /* The property ran Python code: look at the record afresh. */
+    xc_node_rec *rec = xc_ledger_node(&self->ledger, slot);
+    if (rec->flags & skip) {
+        return 0;
+    }
+    Py_ssize_t npending = xc_ideque_len(&self->ledger.pending);
+    if (npending == 0) {
+        return xc_sched_shutdown_node(self, ss, slot);
+    }
+    Py_ssize_t nnodes = self->ledger.nactive; /* >= 1: this one */
+    Py_ssize_t lo = ssize_max(2, npending / nnodes / 4);
+    Py_ssize_t hi = ssize_max(2, npending / nnodes / 2);
+    Py_ssize_t have = xc_ideque_len(&rec->pending);
+    if (have >= lo) {
+        return 0;
+    }
+    if (duration >= 0.1 && have >= 2) {
+        /* Slow tests and enough queued: let it work on those first. */
+        return 0;
+    }
+    Py_ssize_t chunk =
+        self->has_maxschedchunk ? self->maxschedchunk : PY_SSIZE_T_MAX;
+    return load_send(self, ss, slot,
+                     ssize_min(hi - have, ssize_max(2 - have, chunk)));
+}
+
+/* Python: for node in self.nodes: self._check_schedule(node) */
+static int
+load_check_all(xc_sched *self, xc_sched_state *ss)
+{
+    /* Slots only grow and are never reused: walk them by index. */
+    for (Py_ssize_t s = 0; s < self->ledger.nslots; s++) {
+        if (load_check_schedule(self, ss, s, 0.0) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The first distribution of the agreed collection.  0 / -1. */
+static int
+load_initial(xc_sched *self, xc_sched_state *ss)
+{
+    Py_ssize_t *live = NULL;
+    Py_ssize_t nlive = 0;
+    Py_ssize_t n = PyList_GET_SIZE(self->base_ids);
+
+    xc_ideque_clear(&self->ledger.pending);
+    if (xc_ideque_append_range(&self->ledger.pending, 0, n) < 0) {
+        return -1;
+    }
+    self->scheduled = 1;
+    if (n == 0) {
+        return 0;
+    }
+    if (!self->has_maxschedchunk) {
+        self->maxschedchunk = n;
+        self->has_maxschedchunk = 1;
+    }
+    /* The nodes as they are now (pytest-xdist iterates a copy too). */
+    live = PyMem_New(Py_ssize_t, (size_t)self->ledger.nslots + 1);
+    if (live == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t s = 0; s < self->ledger.nslots; s++) {
+        if (!(xc_ledger_node(&self->ledger, s)->flags & XC_NODE_REMOVED)) {
+            live[nlive++] = s;
+        }
+    }
+    if (nlive == 0) {
+        goto done; /* nobody to send to; it stays pending */
+    }
+    if (n < 2 * nlive) {
+        /* Round-robin, one test per message. */
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (load_send(self, ss, live[i % nlive], 1) < 0) {
+                goto error;
+            }
+        }
+    }
+    else {
+        Py_ssize_t chunk =
+            ssize_max(2, ssize_min(n / nlive / 4, self->maxschedchunk));
+        for (Py_ssize_t i = 0; i < nlive; i++) {
+            if (load_send(self, ss, live[i], chunk) < 0) {
+                goto error;
+            }
+        }
+    }
+    if (xc_ideque_len(&self->ledger.pending) == 0) {
+        /* Everything went out at once: the nodes may stop when done. */
+        for (Py_ssize_t s = 0; s < self->ledger.nslots; s++) {
+            if (xc_ledger_node(&self->ledger, s)->flags & XC_NODE_REMOVED) {
+                continue;
+            }
+            if (xc_sched_shutdown_node(self, ss, s) < 0) {
+                goto error;
+            }
+        }
+    }
+done:
+    PyMem_Free(live);
+    return 0;
+error:
+    PyMem_Free(live);
+    return -1;
+}
+
+static PyObject *
+load_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    (void)args;
+    (void)kwds;
+    return xc_sched_alloc(type);
+}
+
+static int
+load_init(PyObject *op, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"numnodes", "maxschedchunk", NULL};
+    xc_sched *self = (xc_sched *)op;
+    Py_ssize_t numnodes;
+    PyObject *chunk = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "n|O:LoadScheduler", kwlist,
+                                     &numnodes, &chunk)) {
+        return -1;
+    }
+    if (numnodes < 0) {
+        PyErr_SetString(PyExc_ValueError, "numnodes must be >= 0");
+        return -1;
+    }
+    Py_ssize_t value = 0;
+    if (chunk != Py_None) {
+        value = PyNumber_AsSsize_t(chunk, PyExc_OverflowError);
+        if (value == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    self->numnodes = numnodes;
+    self->has_maxschedchunk = chunk != Py_None;
+    self->maxschedchunk = value;
+    return 0;
+}
+
+static PyObject *
+load_get_collection(PyObject *op, void *closure)
+{
+    (void)closure;
+    xc_sched *self = (xc_sched *)op;
+    if (self->scheduled && self->base_ids != NULL) {
+        return Py_NewRef(self->base_ids);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+load_get_pending(PyObject *op, void *closure)
+{
+    (void)closure;
+    xc_sched *self = (xc_sched *)op;
+    return xc_sched_ideque_list(&self->ledger.pending, 0);
+}
+
+/* Python: see the module docstring; late nodes are compared right away. */
+static PyObject *
+load_add_node_collection(PyObject *op, PyTypeObject *cls,
+                         PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames)
+{
+    static const char *const names[] = {"node", "collection"};
+    PyObject *argv[2] = {NULL, NULL};
+    PyObject *ids = NULL;
+    PyObject *base_node = NULL, *base_ids = NULL, *node = NULL;
+    xc_sched *self = (xc_sched *)op;
+    xc_sched_state *ss = xc_sched_state_of(cls);
+    if (ss == NULL || xc_sched_check(self) < 0 ||
+        xc_parse_args("add_node_collection", args, nargs, kwnames, names, 2,
+                      2, argv) < 0) {
+        return NULL;
+    }
+    Py_ssize_t slot = xc_sched_slot_of(self, argv[0]);
+    if (slot < 0) {
+        return NULL;
+    }
+    if (xc_ledger_node(&self->ledger, slot)->flags &
+        (XC_NODE_HAS_COLLECTION | XC_NODE_IGNORED)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "node already sent its collection");
+        return NULL;
+    }
+    if (!(self->scheduled && self->ncollections >= self->numnodes)) {
+        if (xc_sched_store_collection(self, slot, argv[1]) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    /* A node that joined after scheduling (it replaces a dead one). */
+    base_ids = Py_NewRef(self->base_ids);
+    int same = xc_sched_same_ids(base_ids, argv[1]);
+    if (same < 0) {
+        goto error;
+    }
+    xc_node_rec *rec = xc_ledger_node(&self->ledger, slot);
+    if (same) {
+        rec->flags |= XC_NODE_HAS_COLLECTION | XC_NODE_LATE;
+        self->ncollections++;
+        Py_DECREF(base_ids);
+        Py_RETURN_NONE;
+    }
+    rec->flags |= XC_NODE_LATE | XC_NODE_IGNORED;
+    ids = PySequence_List(argv[1]);
+    if (ids == NULL) {
+        goto error;
+    }
+    base_node = Py_NewRef(self->base_node);
+    node = Py_NewRef(argv[0]);
+    if (xc_sched_report_mismatch(self, ss, base_node, node, base_ids, ids) <
+        0) {
+        goto error;
+    }
+    Py_DECREF(ids);
+    Py_DECREF(base_node);
+    Py_DECREF(base_ids);
+    Py_DECREF(node);
+    Py_RETURN_NONE;
+error:
+    Py_XDECREF(ids);
+    Py_XDECREF(base_node);
+    Py_XDECREF(base_ids);
+    Py_XDECREF(node);
+    return NULL;
+}
+
+static PyObject *
+load_schedule(PyObject *op, PyTypeObject *cls, PyObject *const *args,
+              Py_ssize_t nargs, PyObject *kwnames)
+{
+    xc_sched *self = (xc_sched *)op;
+    xc_sched_state *ss = xc_sched_state_of(cls);
+    if (ss == NULL || xc_sched_check(self) < 0 ||
+        xc_parse_args("schedule", args, nargs, kwnames, NULL, 0, 0, NULL) <
+            0) {
+        return NULL;
+    }
+    if (self->ncollections < self->numnodes) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "schedule() called before collection completed");
+        return NULL;
+    }
+    if (self->scheduled) {
+        if (load_check_all(self, ss) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    if (self->base_ids == NULL) {
+        Py_RETURN_NONE; /* no collection at all (numnodes == 0) */
+    }
+    int differ = 0;
+    for (Py_ssize_t i = 0; i < xc_ideque_len(&self->coll_order); i++) {
+        Py_ssize_t slot = xc_ideque_get(&self->coll_order, i);
+        if (PyList_GET_ITEM(self->slot_colls, slot) == Py_None) {
+            continue;
+        }
+        differ = 1;
+        PyObject *base_node = Py_NewRef(self->base_node);
+        PyObject *base_ids = Py_NewRef(self->base_ids);
+        PyObject *node = Py_NewRef(xc_sched_node(self, slot));
+        PyObject *ids = Py_NewRef(PyList_GET_ITEM(self->slot_colls, slot));
+        int r = xc_sched_report_mismatch(self, ss, base_node, node, base_ids,
+                                         ids);
+        Py_DECREF(base_node);
+        Py_DECREF(base_ids);
+        Py_DECREF(node);
+        Py_DECREF(ids);
+        if (r < 0) {
+            return NULL;
+        }
+    }
+    if (differ || self->scheduled) {
+        Py_RETURN_NONE;
+    }
+    if (load_initial(self, ss) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+load_mark_test_complete(PyObject *op, PyTypeObject *cls,
+                        PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames)
+{
+    static const char *const names[] = {"node", "item_index", "duration"};
+    PyObject *argv[3] = {NULL, NULL, NULL};
+    xc_sched *self = (xc_sched *)op;
+    xc_sched_state *ss = xc_sched_state_of(cls);
+    if (ss == NULL || xc_sched_check(self) < 0 ||
+        xc_parse_args("mark_test_complete", args, nargs, kwnames, names, 2, 3,
+                      argv) < 0) {
+        return NULL;
+    }
+    double duration = 0.0;
+    if (argv[2] != NULL) {
+        duration = PyFloat_AsDouble(argv[2]);
+        if (duration == -1.0 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    Py_ssize_t slot = xc_sched_slot_of(self, argv[0]);
+    if (slot < 0 || xc_sched_complete(self, slot, argv[1]) < 0 ||
+        load_check_schedule(self, ss, slot, duration) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Build self->id2index: nodeid -> index of its first occurrence (like
+ * list.index).  0 / -1. */
+static int
+load_build_index(xc_sched *self)
+{
+    PyObject *ids = Py_NewRef(self->base_ids);
+    PyObject *map = PyDict_New();
+    if (map == NULL) {
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(ids); i++) {
+        PyObject *index = PyLong_FromSsize_t(i);
+        if (index == NULL) {
+            goto error;
+        }
+        PyObject *key = Py_NewRef(PyList_GET_ITEM(ids, i));
+        PyObject *r = PyDict_SetDefault(map, key, index); /* borrowed */
+        Py_DECREF(key);
+        Py_DECREF(index);
+        if (r == NULL) {
+            goto error;
+        }
+    }
+    Py_DECREF(ids);
+    Py_XSETREF(self->id2index, map);
+    return 0;
+error:
+    Py_DECREF(ids);
+    Py_XDECREF(map);
+    return -1;
+}
+
+/* Index of nodeid `item` in the collection, or -1 with ValueError (as
+ * list.index raises) if absent.  O(1) after the first call. */
+static Py_ssize_t
+load_index_of(xc_sched *self, PyObject *item)
+{
+    if (self->id2index == NULL && load_build_index(self) < 0) {
+        return -1;
+    }
+    PyObject *map = Py_NewRef(self->id2index);
+    PyObject *found = NULL;
+    Py_ssize_t index = -1;
+    int r = PyDict_GetItemRef(map, item, &found);
+    if (r == 0) {
+        PyErr_Format(PyExc_ValueError, "%R is not in the collection", item);
+    }
+    else if (r > 0) {
+        index = PyLong_AsSsize_t(found);
+        Py_DECREF(found);
+    }
+    Py_DECREF(map);
+    return index;
+}
+
+static PyObject *
+load_mark_test_pending(PyObject *op, PyTypeObject *cls,
+                       PyObject *const *args, Py_ssize_t nargs,
+                       PyObject *kwnames)
+{
+    static const char *const names[] = {"item"};
+    PyObject *item = NULL;
+    xc_sched *self = (xc_sched *)op;
+    xc_sched_state *ss = xc_sched_state_of(cls);
+    if (ss == NULL || xc_sched_check(self) < 0 ||
+        xc_parse_args("mark_test_pending", args, nargs, kwnames, names, 1, 1,
+                      &item) < 0) {
+        return NULL;
+    }
+    if (!self->scheduled) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "mark_test_pending() called before schedule()");
+        return NULL;
+    }
+    Py_ssize_t index = load_index_of(self, item);
+    if (index < 0) {
+        return NULL;
+    }
+    if (xc_ideque_push_front(&self->ledger.pending, index) < 0 ||
+        load_check_all(self, ss) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+load_remove_node(PyObject *op, PyTypeObject *cls, PyObject *const *args,
+                 Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"node"};
+    PyObject *node = NULL;
+    xc_sched *self = (xc_sched *)op;
+    xc_sched_state *ss = xc_sched_state_of(cls);
+    if (ss == NULL || xc_sched_check(self) < 0 ||
+        xc_parse_args("remove_node", args, nargs, kwnames, names, 1, 1,
+                      &node) < 0) {
+        return NULL;
+    }
+    Py_ssize_t slot = xc_sched_slot_of(self, node);
+    if (slot < 0 || xc_sched_unregister(self, slot) < 0) {
+        return NULL;
+    }
+    xc_node_rec *rec = xc_ledger_node(&self->ledger, slot);
+    if (xc_ideque_len(&rec->pending) == 0) {
+        xc_ideque_free(&rec->pending);
+        Py_RETURN_NONE;
+    }
+    /* The first pending test is the one that was running. */
+    PyObject *crashed = xc_sched_coll_item(
+        self->scheduled ? self->base_ids : NULL,
+        xc_ideque_get(&rec->pending, 0));
+    if (crashed == NULL) {
+        return NULL;
+    }
+    (void)xc_ideque_pop_front(&rec->pending);
+    if (xc_ideque_extend(&self->ledger.pending, &rec->pending) < 0) {
+        Py_DECREF(crashed);
+        return NULL;
+    }
+    xc_ideque_free(&rec->pending);
+    if (load_check_all(self, ss) < 0) {
+        Py_DECREF(crashed);
+        return NULL;
+    }
+    return crashed;
+}
+
+static PyMethodDef load_methods[] = {
+    {"add_node_collection",
+     (PyCFunction)(void (*)(void))load_add_node_collection, XC_METH,
+     PyDoc_STR("add_node_collection($self, node, collection)\n--\n\n"
+               "Record the ids a node collected.")},
+    {"schedule", (PyCFunction)(void (*)(void))load_schedule, XC_METH,
+     PyDoc_STR("schedule($self)\n--\n\n"
+               "Distribute the tests once all collections are in; later\n"
+               "calls top up every node.")},
+    {"mark_test_complete",
+     (PyCFunction)(void (*)(void))load_mark_test_complete, XC_METH,
+     PyDoc_STR("mark_test_complete($self, node, item_index, "
+               "duration=0)\n--\n\n"
+               "The node finished a test; send it more if it runs low.")},
+    {"mark_test_pending",
+     (PyCFunction)(void (*)(void))load_mark_test_pending, XC_METH,
+     PyDoc_STR("mark_test_pending($self, item)\n--\n\n"
+               "Queue nodeid item again, first in line.")},
+    {"remove_node", (PyCFunction)(void (*)(void))load_remove_node, XC_METH,
+     PyDoc_STR("remove_node($self, node)\n--\n\n"
+               "Forget a node; requeue its unfinished tests and return the\n"
+               "nodeid that was running when it went down, or None.")},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef load_getset[] = {
+    {"collection", load_get_collection, NULL,
+     PyDoc_STR("The agreed list of nodeids, or None before schedule()."),
+     NULL},
+    {"pending", load_get_pending, NULL,
+     PyDoc_STR("Indices not yet sent to any node, in order."), NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot load_slots[] = {
+    {Py_tp_doc,
+     (void *)PyDoc_STR("LoadScheduler(numnodes, maxschedchunk=None)\n--\n\n"
+                       "pytest-xdist's `load` scheduling.")},
+    {Py_tp_new, load_new},
+    {Py_tp_init, load_init},
+    {Py_tp_dealloc, xc_sched_dealloc},
+    {Py_tp_traverse, xc_sched_traverse_obj},
+    {Py_tp_clear, xc_sched_clear_obj},
+    {Py_tp_methods, load_methods},
+    {Py_tp_getset, load_getset},
+    {0, NULL},
+};
+
+PyType_Spec xc_load_spec = {
+    .name = "xdist_c._core.LoadScheduler",
+    .basicsize = sizeof(xc_sched),
+    .flags = XC_SCHED_FLAGS,
+    .slots = load_slots,
+};

@@ -1,0 +1,113 @@
+"""The ``load`` and ``each`` schedulers, as pytest-xdist's DSession uses them.
+
+The scheduling itself lives in C (``xdist_c._core.LoadScheduler`` and
+``EachScheduler``); these subclasses only add what needs pytest: reading the
+options from the config, and turning a collection mismatch into a log line
+and, when it stops the run, a failed ``CollectReport``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import pytest
+
+from xdist_c._core import EachScheduler, LoadScheduler
+from xdist_c._spec import parse_tx_spec_config
+from xdist_c.report import report_collection_diff
+
+__all__ = ["EachScheduling", "LoadScheduling", "Scheduling"]
+
+
+class Scheduling(Protocol):
+    """What DSession needs from a scheduler (pytest-xdist's protocol)."""
+
+    @property
+    def nodes(self) -> list[Any]: ...
+
+    @property
+    def collection_is_completed(self) -> bool: ...
+
+    @property
+    def tests_finished(self) -> bool: ...
+
+    @property
+    def has_pending(self) -> bool: ...
+
+    def add_node(self, node: Any) -> None: ...
+
+    def add_node_collection(self, node: Any, collection: Sequence[str]) -> None: ...
+
+    def mark_test_complete(
+        self, node: Any, item_index: int, duration: float = 0
+    ) -> None: ...
+
+    def mark_test_pending(self, item: str) -> None: ...
+
+    def remove_pending_tests_from_node(
+        self, node: Any, indices: Sequence[int]
+    ) -> None: ...
+
+    def remove_node(self, node: Any) -> str | None: ...
+
+    def schedule(self) -> None: ...
+
+
+def _no_log(*args: object) -> None:
+    """The log used when none is given."""
+
+
+def _diff(base_node: Any, node: Any, base_ids: list[str], ids: list[str]) -> str | None:
+    return report_collection_diff(base_ids, ids, base_node.gateway.id, node.gateway.id)
+
+
+class LoadScheduling(LoadScheduler):
+    """Each test runs once, on whichever worker asks for more."""
+
+    def __init__(
+        self, config: pytest.Config, log: Callable[..., None] | None = None
+    ) -> None:
+        super().__init__(
+            len(parse_tx_spec_config(config)),
+            config.getoption("maxschedchunk", None),
+        )
+        self.config = config
+        self.log: Callable[..., None] = _no_log if log is None else log
+
+    def _collection_mismatch(
+        self, base_node: Any, node: Any, base_ids: list[str], ids: list[str]
+    ) -> None:
+        msg = _diff(base_node, node, base_ids, ids)
+        if msg is None:
+            return
+        self.log(msg)
+        if self.collection is not None:
+            # A replacement worker collected something else: it is left
+            # without work, which is only worth a log line.
+            return
+        # Found while scheduling: nothing runs, the run reports an error.
+        report = pytest.CollectReport(
+            node.gateway.id, "failed", longrepr=msg, result=[]
+        )
+        self.config.hook.pytest_collectreport(report=report)
+
+
+class EachScheduling(EachScheduler):
+    """Every worker runs every test it collected."""
+
+    def __init__(
+        self, config: pytest.Config, log: Callable[..., None] | None = None
+    ) -> None:
+        super().__init__(len(parse_tx_spec_config(config)))
+        self.config = config
+        self.log: Callable[..., None] = _no_log if log is None else log
+
+    def _collection_mismatch(
+        self, base_node: Any, node: Any, base_ids: list[str], ids: list[str]
+    ) -> None:
+        # Only a replacement worker is ever compared (with the one it
+        # replaces); it is left without work and the difference logged.
+        msg = _diff(base_node, node, base_ids, ids)
+        if msg is not None:
+            self.log(msg)
