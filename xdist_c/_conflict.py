@@ -1,0 +1,32 @@
+"""Start-up check: xdist_c and pytest-xdist must not share an environment.
+
+Both register the pytest plugin name ``xdist``; pytest would silently load
+whichever it finds first.  This tiny plugin has its own entry point, so it
+runs whichever of the two won, and stops pytest with one clear line.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import pytest
+
+
+def _pytest_xdist_version() -> str | None:
+    try:
+        return metadata.version("pytest-xdist")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@pytest.hookimpl
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    if pluginmanager.is_blocked("xdist"):
+        return
+    version = _pytest_xdist_version()
+    if version is not None:
+        raise pytest.UsageError(
+            f"xdist-c and pytest-xdist {version} are both installed; they are "
+            "the same plugin ('xdist') -- uninstall one of them "
+            "(pip uninstall pytest-xdist) and run again."
+        )

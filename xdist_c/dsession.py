@@ -1,0 +1,516 @@
+"""The controller session: start workers, route their events, finish.
+
+Worker events arrive batched in frames; the C :class:`~xdist_c._core.Pump`
+decodes them on this (main) thread and hands back ``(slot, kind, payload)``
+tuples, which are dispatched to the ``worker_*`` methods below.  Those own
+all pytest hook calls and terminal output; bookkeeping of which worker runs
+what lives in the C scheduler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+from enum import auto
+import sys
+from typing import Any
+from typing import Callable
+import warnings
+
+import pytest
+
+from xdist_c import _core
+from xdist_c.scheduler import EachScheduling
+from xdist_c.scheduler import LoadScheduling
+from xdist_c.scheduler import Scheduling
+from xdist_c.workermanage import NodeManager
+from xdist_c.workermanage import Producer
+from xdist_c.workermanage import WorkerController
+
+# How long a stop waits for workers before killing them.
+INTERRUPT_EXIT_TIMEOUT = 2.0
+
+
+class Interrupted(KeyboardInterrupt):
+    """Signals an immediate interruption (``-x``, ``--maxfail``, a worker's
+    KeyboardInterrupt)."""
+
+
+class DSession:
+    """pytest plugin (registered as ``dsession``) running a distributed session."""
+
+    shouldstop: bool | str
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.log = Producer("dsession", enabled=config.option.debug)
+        self.nodemanager: NodeManager | None = None
+        self.sched: Scheduling | None = None
+        self.shuttingdown = False
+        self.shouldstop = False
+        self.countfailures = 0
+        self.maxfail: int = config.getvalue("maxfail")
+        self.pump = _core.Pump()
+        self._slots: list[WorkerController] = []
+        self._session: pytest.Session | None = None
+        self._failed_collection_errors: dict[object, bool] = {}
+        self._active_nodes: set[WorkerController] = set()
+        self._failed_nodes_count = 0
+        self._max_worker_restart = get_default_max_worker_restart(config)
+        self._summary_report: str | None = None
+        self._interrupted = False
+        self._internal_error = False
+        self._handlers: dict[int, Callable[[WorkerController, Any], None]] = {
+            _core.EV_WORKERREADY: self.worker_workerready,
+            _core.EV_COLLECTIONSTART: self.worker_collectionstart,
+            _core.EV_COLLECTREPORT: self.worker_collectreport,
+            _core.EV_COLLECTIONFINISH: self.worker_collectionfinish,
+            _core.EV_LOGSTART: self.worker_logstart,
+            _core.EV_TESTREPORT: self.worker_testreport,
+            _core.EV_LOGFINISH: self.worker_logfinish,
+            _core.EV_COMPLETE: self.worker_runtest_protocol_complete,
+            _core.EV_UNSCHEDULED: self.worker_unscheduled,
+            _core.EV_WARNING: self.worker_warning_recorded,
+            _core.EV_WORKERFINISHED: self.worker_workerfinished,
+            _core.EV_INTERNALERROR: self.worker_internal_error,
+            _core.EV_CLOSED: self.worker_channel_closed,
+            _core.EV_BADFRAME: self.worker_badframe,
+        }
+        self.terminal = config.pluginmanager.getplugin("terminalreporter")
+        if self.terminal:
+            self.trdist = TerminalDistReporter(config)
+            config.pluginmanager.register(self.trdist, "terminaldistreporter")
+
+    @property
+    def session_finished(self) -> bool:
+        return bool(self.shuttingdown and not self._active_nodes)
+
+    def report_line(self, line: str) -> None:
+        if self.terminal and self.config.option.verbose >= 0:
+            self.terminal.write_line(line)
+
+    def _assign_slot(self, node: WorkerController) -> int:
+        self._slots.append(node)
+        return len(self._slots) - 1
+
+    # ------------------------------------------------------------ pytest hooks
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.nodemanager = NodeManager(self.config)
+        nodes = self.nodemanager.setup_nodes(self.pump, self._assign_slot)
+        self._active_nodes.update(nodes)
+        self._session = session
+
+    @pytest.hookimpl
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        nm = self.nodemanager
+        if nm is not None:
+            nm.teardown_nodes(INTERRUPT_EXIT_TIMEOUT if self._interrupted else None)
+        if self._internal_error and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            # pytest-xdist exits 0 here; a run that hit an internal error
+            # in a worker must not look green.
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        self._session = None
+
+    @pytest.hookimpl
+    def pytest_collection(self) -> bool:
+        return True  # the controller never collects
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_xdist_getremotemodule(self) -> Any:
+        import xdist_c.remote
+
+        return xdist_c.remote
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Producer) -> Scheduling | None:
+        dist = config.getvalue("dist")
+        if dist == "each":
+            return EachScheduling(config, log)
+        if dist == "load":
+            return LoadScheduling(config, log)
+        return None
+
+    @pytest.hookimpl
+    def pytest_runtestloop(self) -> bool:
+        self.sched = self.config.hook.pytest_xdist_make_scheduler(config=self.config, log=self.log)
+        assert self.sched is not None
+        self.shouldstop = False
+        try:
+            while not self.session_finished:
+                self.loop_once()
+        except KeyboardInterrupt:
+            self._interrupted = True
+            raise
+        if self.shouldstop:
+            self._interrupted = True
+            raise Interrupted(str(self.shouldstop))
+        return True
+
+    def loop_once(self) -> None:
+        """Wait for the next batch of events and process all of it."""
+        while True:
+            if not self._active_nodes:
+                self.triggershutdown()
+                raise RuntimeError("Unexpectedly no active workers available")
+            events = self.pump.get(2.0)
+            if events:
+                break
+        sched = self.sched
+        assert sched is not None
+        for slot, kind, payload in events:
+            node = self._slots[slot]
+            handler = self._handlers.get(kind)
+            if handler is None:  # a command kind, sent the wrong way
+                self.worker_badframe(node, f"unexpected event kind {kind}")
+            else:
+                handler(node, payload)
+            if self.shouldstop or sched.tests_finished:
+                self.triggershutdown()
+
+    @pytest.hookimpl
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.config.option.verbose >= 0 and self._summary_report:
+            terminalreporter.write_sep("=", f"xdist: {self._summary_report}")
+
+    # ------------------------------------------------------ worker event handlers
+
+    def worker_workerready(self, node: WorkerController, workerinfo: dict[str, Any]) -> None:
+        node.workerinfo = workerinfo
+        workerinfo["id"] = node.gateway.id
+        workerinfo["spec"] = node.gateway.spec
+        self.config.hook.pytest_testnodeready(node=node)
+        if self.shuttingdown:
+            node.shutdown()
+        else:
+            assert self.sched is not None
+            self.sched.add_node(node)
+
+    def worker_collectionstart(self, node: WorkerController, payload: None) -> None:
+        pass
+
+    def worker_collectionfinish(self, node: WorkerController, payload: dict[str, Any]) -> None:
+        if self.shuttingdown:
+            return
+        ids: list[str] = payload["ids"]
+        self.config.hook.pytest_xdist_node_collection_finished(node=node, ids=ids)
+        assert self._session is not None and self.sched is not None
+        self._session.testscollected = len(ids)
+        self.sched.add_node_collection(node, ids)
+        if self.terminal:
+            self.trdist.setstatus(node.gateway.spec, WorkerStatus.CollectionDone, tests_collected=len(ids))
+        if self.sched.collection_is_completed:
+            if self.terminal and not self.sched.has_pending:
+                self.trdist.ensure_show_status()
+                self.terminal.write_line("")
+                if self.config.option.verbose > 0:
+                    self.terminal.write_line(f"scheduling tests via {type(self.sched).__name__}")
+            self.sched.schedule()
+
+    def worker_logstart(self, node: WorkerController, payload: tuple[str, Any]) -> None:
+        nodeid, location = payload
+        self.config.hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
+
+    def worker_logfinish(self, node: WorkerController, payload: tuple[str, Any]) -> None:
+        nodeid, location = payload
+        self.config.hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
+
+    def worker_testreport(self, node: WorkerController, data: dict[str, Any]) -> None:
+        rep = self.config.hook.pytest_report_from_serializable(config=self.config, data=data)
+        rep.node = node
+        self.config.hook.pytest_runtest_logreport(report=rep)
+        self._handlefailures(rep)
+
+    def worker_runtest_protocol_complete(self, node: WorkerController, payload: tuple[int, float]) -> None:
+        item_index, duration = payload
+        assert self.sched is not None
+        self.sched.mark_test_complete(node, item_index, duration)
+
+    def worker_unscheduled(self, node: WorkerController, indices: Sequence[int]) -> None:
+        assert self.sched is not None
+        self.sched.remove_pending_tests_from_node(node, indices)
+
+    def worker_collectreport(self, node: WorkerController, data: dict[str, Any]) -> None:
+        rep = self.config.hook.pytest_report_from_serializable(config=self.config, data=data)
+        if rep.passed:
+            return
+        # The same failure usually comes from every worker: report it once.
+        try:
+            seen = rep.longrepr in self._failed_collection_errors
+        except TypeError:
+            seen = False
+        if not seen:
+            try:
+                self._failed_collection_errors[rep.longrepr] = True
+            except TypeError:
+                pass
+            self.config.hook.pytest_collectreport(report=rep)
+            self._handlefailures(rep)
+
+    def worker_warning_recorded(self, node: WorkerController, payload: dict[str, Any]) -> None:
+        warning_message = unserialize_warning_message(payload["warning_message_data"])
+        self.config.hook.pytest_warning_recorded.call_historic(
+            kwargs={
+                "warning_message": warning_message,
+                "when": payload["when"],
+                "nodeid": payload["nodeid"],
+                "location": payload["location"],
+            }
+        )
+
+    def worker_workerfinished(self, node: WorkerController, workeroutput: dict[str, Any]) -> None:
+        node._down = True
+        node.workeroutput = workeroutput
+        self.config.hook.pytest_testnodedown(node=node, error=None)
+        if workeroutput.get("exitstatus") == 2:  # KeyboardInterrupt in the worker
+            self.shouldstop = f"{node} received keyboard-interrupt"
+            self.worker_errordown(node, "keyboard-interrupt")
+            return
+        for should in (workeroutput.get("shouldfail"), workeroutput.get("shouldstop")):
+            if should:
+                if not self.shouldstop:
+                    self.shouldstop = should
+                break
+        else:
+            assert self.sched is not None
+            if node in self.sched.nodes:
+                crashitem = self.sched.remove_node(node)
+                assert not crashitem, (crashitem, node)
+        self._active_nodes.discard(node)
+
+    def worker_internal_error(self, node: WorkerController, formatted_error: str) -> None:
+        self._internal_error = True
+        self._active_nodes.discard(node)
+        try:
+            raise AssertionError(formatted_error)
+        except AssertionError:
+            excinfo = pytest.ExceptionInfo.from_current()
+            excrepr = excinfo.getrepr()
+            self.config.hook.pytest_internalerror(excrepr=excrepr, excinfo=excinfo)
+
+    def worker_channel_closed(self, node: WorkerController, payload: None) -> None:
+        if node._down:
+            return
+        error: object = node.channel._getremoteerror()
+        if not error or isinstance(error, EOFError):
+            error = "Not properly terminated"
+        self.worker_errordown(node, error)
+
+    def worker_badframe(self, node: WorkerController, message: str) -> None:
+        if node._down:
+            return
+        node.kill()
+        self.worker_errordown(node, f"sent malformed data: {message}")
+
+    def worker_errordown(self, node: WorkerController, error: object) -> None:
+        """A worker died (or was stopped for misbehaving)."""
+        node._down = True
+        self.config.hook.pytest_testnodedown(node=node, error=error)
+        assert self.sched is not None
+        try:
+            crashitem = self.sched.remove_node(node)
+        except KeyError:
+            pass  # it never became ready
+        else:
+            if crashitem:
+                self.handle_crashitem(crashitem, node)
+
+        self._failed_nodes_count += 1
+        maximum = self._max_worker_restart
+        if maximum is not None and self._failed_nodes_count > maximum:
+            if maximum == 0:
+                msg = f"worker {node.gateway.id} crashed and worker restarting disabled"
+            else:
+                msg = f"maximum crashed workers reached: {maximum}"
+            self._summary_report = msg
+            self.report_line("\n" + msg)
+            self.triggershutdown()
+        else:
+            self.report_line(f"\nreplacing crashed worker {node.gateway.id}")
+            self.shuttingdown = False
+            self._clone_node(node)
+        self._active_nodes.discard(node)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _clone_node(self, node: WorkerController) -> WorkerController:
+        spec = node.gateway.spec
+        spec.id = None
+        assert self.nodemanager is not None
+        clone = self.nodemanager.setup_node(spec, self.pump, self._assign_slot)
+        self._active_nodes.add(clone)
+        return clone
+
+    def _handlefailures(self, rep: pytest.CollectReport | pytest.TestReport) -> None:
+        if rep.failed:
+            self.countfailures += 1
+            if self.maxfail and self.countfailures >= self.maxfail and not self.shouldstop:
+                self.shouldstop = f"stopping after {self.countfailures} failures"
+
+    def triggershutdown(self) -> None:
+        if not self.shuttingdown:
+            self.log("triggering shutdown")
+            self.shuttingdown = True
+            assert self.sched is not None
+            for node in self.sched.nodes:
+                node.shutdown()
+
+    def handle_crashitem(self, nodeid: str, worker: WorkerController) -> None:
+        fspath = nodeid.split("::")[0]
+        msg = f"worker {worker.gateway.id!r} crashed while running {nodeid!r}"
+        rep = pytest.TestReport(
+            nodeid=nodeid,
+            location=(fspath, None, fspath),
+            keywords={},
+            outcome="failed",
+            longrepr=msg,
+            when="???",  # type: ignore[arg-type]
+        )
+        rep.node = worker  # type: ignore[attr-defined]
+        self.config.hook.pytest_handlecrashitem(crashitem=nodeid, report=rep, sched=self.sched)
+        self.config.hook.pytest_runtest_logreport(report=rep)
+
+
+def unserialize_warning_message(data: dict[str, Any]) -> warnings.WarningMessage:
+    """Rebuild a worker's warning; unknown classes degrade to ``Warning``."""
+    import importlib
+
+    message: Any
+    if data["message_module"]:
+        mod = importlib.import_module(data["message_module"])
+        cls = getattr(mod, data["message_class_name"])
+        message = None
+        if data["message_args"] is not None:
+            try:
+                message = cls(*data["message_args"])
+            except TypeError:
+                pass
+        if message is None:
+            message = Warning(f"{data['message_module']}.{data['message_class_name']}: {data['message_str']}")
+    else:
+        message = data["message_str"]
+
+    if data["category_module"]:
+        mod = importlib.import_module(data["category_module"])
+        category = getattr(mod, data["category_class_name"])
+    else:
+        category = None
+
+    kwargs = {"message": message, "category": category}
+    for name in warnings.WarningMessage._WARNING_DETAILS:  # type: ignore[attr-defined]
+        if name in ("message", "category"):
+            continue
+        kwargs[name] = data.get(name)
+    return warnings.WarningMessage(**kwargs)
+
+
+class WorkerStatus(Enum):
+    """Start-up state of one worker, for the status line."""
+
+    Created = auto()
+    Initialized = auto()
+    ReadyForCollection = auto()
+    CollectionDone = auto()
+
+
+class TerminalDistReporter:
+    """Prints ``created: N/N workers`` ... ``N workers [M items]``."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.tr = config.pluginmanager.getplugin("terminalreporter")
+        self._status: dict[object, tuple[WorkerStatus, int]] = {}
+        self._lastlen = 0
+        self._isatty = getattr(self.tr, "isatty", self.tr.hasmarkup)
+
+    def write_line(self, msg: str) -> None:
+        self.tr.write_line(msg)
+
+    def ensure_show_status(self) -> None:
+        if not self._isatty:
+            self.write_line(self.getstatus())
+
+    def setstatus(self, spec: Any, status: WorkerStatus, *, tests_collected: int, show: bool = True) -> None:
+        self._status[spec.id] = (status, tests_collected)
+        if show and self._isatty:
+            self.rewrite(self.getstatus())
+
+    def getstatus(self) -> str:
+        if self.config.option.verbose >= 0:
+            line = get_workers_status_line(list(self._status.values()))
+            if line:
+                return line
+        return "bringing up nodes..."
+
+    def rewrite(self, line: str, newline: bool = False) -> None:
+        pline = line + " " * max(self._lastlen - len(line), 0)
+        if newline:
+            self._lastlen = 0
+            pline += "\n"
+        else:
+            self._lastlen = len(line)
+        self.tr.rewrite(pline, bold=True)
+
+    @pytest.hookimpl
+    def pytest_xdist_setupnodes(self, specs: Sequence[Any]) -> None:
+        for spec in specs:
+            self.setstatus(spec, WorkerStatus.Created, tests_collected=0, show=False)
+        if specs:
+            self.setstatus(specs[-1], WorkerStatus.Created, tests_collected=0, show=True)
+        self.ensure_show_status()
+
+    @pytest.hookimpl
+    def pytest_xdist_newgateway(self, gateway: Any) -> None:
+        if self.config.option.verbose > 0:
+            rinfo = gateway._rinfo()
+            if rinfo.executable != sys.executable:
+                version = "{}.{}.{}".format(*rinfo.version_info[:3])
+                self.rewrite(f"[{gateway.id}] {rinfo.platform} Python {version} cwd: {rinfo.cwd}", newline=True)
+        self.setstatus(gateway.spec, WorkerStatus.Initialized, tests_collected=0)
+
+    @pytest.hookimpl
+    def pytest_testnodeready(self, node: WorkerController) -> None:
+        if self.config.option.verbose > 0:
+            info = node.workerinfo
+            if info.get("executable") != sys.executable:
+                version = info["version"].replace("\n", " -- ")
+                self.rewrite(f"[{info['id']}] Python {version}", newline=True)
+        self.setstatus(node.gateway.spec, WorkerStatus.ReadyForCollection, tests_collected=0)
+
+    @pytest.hookimpl
+    def pytest_testnodedown(self, node: WorkerController, error: object) -> None:
+        if error:
+            self.write_line(f"[{node.gateway.id}] node down: {error}")
+
+
+def get_default_max_worker_restart(config: pytest.Config) -> int | None:
+    """``--max-worker-restart``, else 4 x ``-n``, else unlimited (None)."""
+    value: str | None = config.option.maxworkerrestart
+    if value is not None:
+        return int(value)
+    if config.option.numprocesses:
+        return int(config.option.numprocesses) * 4
+    return None
+
+
+def get_workers_status_line(status_and_items: Sequence[tuple[WorkerStatus, int]]) -> str:
+    """The start-up status line for the given worker states."""
+    statuses = [status for status, _ in status_and_items]
+    total = len(statuses)
+    workers = "worker" if total == 1 else "workers"
+    if statuses and all(s == WorkerStatus.CollectionDone for s in statuses):
+        collected = status_and_items[0][1]
+        items = "item" if collected == 1 else "items"
+        return f"{total} {workers} [{collected} {items}]"
+    if WorkerStatus.CollectionDone in statuses:
+        done = sum(1 for _, count in status_and_items if count > 0)
+        return f"collecting: {done}/{total} {workers}"
+    for status, word in (
+        (WorkerStatus.ReadyForCollection, "ready"),
+        (WorkerStatus.Initialized, "initialized"),
+        (WorkerStatus.Created, "created"),
+    ):
+        if status in statuses:
+            return f"{word}: {statuses.count(status)}/{total} {workers}"
+    return ""

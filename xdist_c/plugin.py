@@ -1,0 +1,353 @@
+"""The pytest plugin ``xdist``: options, start-up policy, fixtures, API.
+
+Heavy modules (the controller session, execnet, the C core) are imported
+only once distribution is actually on.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Literal
+from typing import Union
+import uuid
+import warnings
+
+import pytest
+
+# The controller's sys.path as it was at interpreter start-up; popen
+# workers use it verbatim, so they import exactly what the controller did.
+_sys_path = list(sys.path)
+
+DIST_MODES = ("each", "load", "loadscope", "loadfile", "loadgroup", "worksteal", "no")
+# Modes whose scheduler exists in this version; the others are accepted by
+# the parser and refused at start-up with a clear message.
+IMPLEMENTED_DIST_MODES = ("each", "load", "no")
+
+NumProcesses = Union[int, Literal["auto", "logical"]]
+
+
+def parse_numprocesses(s: str) -> NumProcesses:
+    if s in ("auto", "logical"):
+        return s  # type: ignore[return-value]
+    return int(s)
+
+
+def _count_from_env(name: str) -> int | None:
+    value = os.environ.get(name)
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        warnings.warn(f"{name} is not a number: {value!r}. Ignoring it.", stacklevel=2)
+        return None
+
+
+@pytest.hookimpl
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Default worker count: env override, then CPU detection."""
+    count = _count_from_env("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    if count is not None:
+        return count
+    cpu_count_x = getattr(sys, "_xoptions", {}).get("cpu_count")
+    if cpu_count_x not in (None, "default"):
+        try:
+            return int(cpu_count_x)
+        except (TypeError, ValueError):
+            warnings.warn(f"-X cpu_count is not a number: {cpu_count_x!r}. Ignoring it.", stacklevel=2)
+    if cpu_count_x != "default":
+        count = _count_from_env("PYTHON_CPU_COUNT")
+        if count is not None:
+            return count
+    logical = config.option.numprocesses == "logical"
+    if logical and hasattr(os, "process_cpu_count"):
+        count = os.process_cpu_count()
+        if count:
+            return count
+    try:
+        import psutil
+    except ImportError:
+        pass
+    else:
+        count = psutil.cpu_count(logical=logical) or psutil.cpu_count()
+        if count:
+            return int(count)
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+@pytest.hookimpl
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("xdist", "distributed and subprocess testing")
+    group._addoption(
+        "-n",
+        "--numprocesses",
+        dest="numprocesses",
+        metavar="numprocesses",
+        action="store",
+        type=parse_numprocesses,
+        help="Shortcut for '--dist=load --tx=NUM*popen'.\n"
+        "'auto' uses the physical CPU count, 'logical' the logical one "
+        "(needs psutil, else like 'auto'); 0 disables distribution.\n"
+        "Forced to 0 when used with --pdb.",
+    )
+    group.addoption(
+        "--maxprocesses",
+        dest="maxprocesses",
+        metavar="maxprocesses",
+        action="store",
+        type=int,
+        help="Upper bound on the number of workers started by -n",
+    )
+    group.addoption(
+        "--max-worker-restart",
+        action="store",
+        default=None,
+        dest="maxworkerrestart",
+        help="How many crashed workers may be replaced (0 disables "
+        "replacement; default 4 x the -n worker count, unlimited with --tx)",
+    )
+    group.addoption(
+        "--dist",
+        metavar="distmode",
+        action="store",
+        choices=list(DIST_MODES),
+        dest="dist",
+        default="no",
+        help="How to distribute tests over the workers.\n\n"
+        "each: every test runs on every worker.\n\n"
+        "load: send pending tests to whichever worker is free.\n\n"
+        "loadscope: keep tests of one module/class on one worker.\n\n"
+        "loadfile: keep tests of one file on one worker.\n\n"
+        "loadgroup: like load, but tests marked xdist_group share a worker.\n\n"
+        "worksteal: split the suite up front, rebalance by stealing.\n\n"
+        "(default) no: run in-process, do not distribute.",
+    )
+    group.addoption(
+        "--loadscope-reorder",
+        dest="loadscopereorder",
+        action="store_true",
+        default=True,
+        help="Run scopes with the most tests first (default) with the "
+        "loadscope family of modes",
+    )
+    group.addoption(
+        "--no-loadscope-reorder",
+        dest="loadscopereorder",
+        action="store_false",
+        help="Keep scopes in collection order with the loadscope family of modes",
+    )
+    group.addoption(
+        "--tx",
+        dest="tx",
+        action="append",
+        default=[],
+        metavar="xspec",
+        help="Add a test execution environment, e.g.\n"
+        "--tx popen//python=python3.12 --tx socket=192.168.1.102:8888\n"
+        "--tx ssh=user@host//chdir=testcache",
+    )
+    group.addoption(
+        "--px",
+        dest="px",
+        action="append",
+        default=[],
+        metavar="xspec",
+        help="Add a proxy gateway that --tx specs can use through via=, e.g.\n"
+        "--px id=my_proxy//socket=192.168.1.102:8888 --tx 5*popen//via=my_proxy",
+    )
+    group._addoption(
+        "-d",
+        action="store_true",
+        dest="distload",
+        default=False,
+        help="Load-balance tests. Shortcut for '--dist=load'.",
+    )
+    group.addoption(
+        "--rsyncdir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="Not supported by xdist-c (pytest-xdist deprecated it); "
+        "install or copy the code on remote hosts yourself",
+    )
+    group.addoption(
+        "--rsyncignore",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="Not supported by xdist-c (see --rsyncdir)",
+    )
+    group.addoption(
+        "--testrunuid",
+        action="store",
+        help="Identifier shared by all workers, the value of the 'testrun_uid' "
+        "fixture; a new unique string per run when not given",
+    )
+    group.addoption(
+        "--maxschedchunk",
+        action="store",
+        type=int,
+        help="Largest number of tests sent to a worker at once with "
+        "--dist=load (at least 2 per worker are sent at the start); "
+        "unlimited if not set",
+    )
+    group._addoption(
+        "-f",
+        "--looponfail",
+        action="store_true",
+        dest="looponfail",
+        default=False,
+        help="Not supported by xdist-c (pytest-xdist deprecated it); "
+        "use a file watcher such as pytest-watcher",
+    )
+    parser.addini(
+        "rsyncdirs",
+        "Not supported by xdist-c (pytest-xdist deprecated it)",
+        type="paths",
+    )
+    parser.addini(
+        "rsyncignore",
+        "Not supported by xdist-c (pytest-xdist deprecated it)",
+        type="paths",
+    )
+    parser.addini(
+        "looponfailroots",
+        "Not supported by xdist-c (pytest-xdist deprecated it)",
+        type="paths",
+    )
+
+
+@pytest.hookimpl
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from xdist_c import newhooks
+
+    pluginmanager.add_hookspecs(newhooks)
+
+
+def _reject_removed_features(config: pytest.Config) -> None:
+    """xdist-c does not carry pytest-xdist's deprecated features."""
+    if config.getoption("looponfail", False) or config.getini("looponfailroots"):
+        raise pytest.UsageError(
+            "xdist-c does not support --looponfail/-f or the looponfailroots ini "
+            "key (deprecated in pytest-xdist 3.0); use a file watcher such as "
+            "pytest-watcher ('ptw .') instead."
+        )
+    if (
+        config.getoption("rsyncdir", None)
+        or config.getoption("rsyncignore", None)
+        or config.getini("rsyncdirs")
+        or config.getini("rsyncignore")
+    ):
+        raise pytest.UsageError(
+            "xdist-c does not support --rsyncdir/--rsyncignore or the rsyncdirs/"
+            "rsyncignore ini keys (deprecated in pytest-xdist 3.0); install or "
+            "copy the code on each remote host and point --tx ...//chdir= at it "
+            "(see docs/remote.rst)."
+        )
+
+
+def _is_distribution_mode(config: pytest.Config) -> bool:
+    return config.getoption("dist") != "no" and bool(config.getoption("tx"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    if config.option.distload:
+        config.option.dist = "load"
+
+    usepdb = config.getoption("usepdb", False)
+    if config.option.numprocesses in ("auto", "logical"):
+        if usepdb:
+            config.option.numprocesses = 0
+            config.option.dist = "no"
+        else:
+            config.option.numprocesses = config.hook.pytest_xdist_auto_num_workers(config=config)
+
+    if config.option.numprocesses:
+        if config.option.dist == "no":
+            config.option.dist = "load"
+        numprocesses = config.option.numprocesses
+        if config.option.maxprocesses:
+            numprocesses = min(numprocesses, config.option.maxprocesses)
+        config.option.tx = ["popen"] * numprocesses
+    if config.option.numprocesses == 0:
+        config.option.dist = "no"
+        config.option.tx = []
+
+    _reject_removed_features(config)
+
+    if not config.getvalue("collectonly") and _is_distribution_mode(config):
+        if usepdb:
+            raise pytest.UsageError(
+                "--pdb is incompatible with distributing tests; try using -n0 or -nauto."
+            )
+        dist = config.getoption("dist")
+        if dist not in IMPLEMENTED_DIST_MODES:
+            raise pytest.UsageError(
+                f"--dist={dist} is not available in this version of xdist-c; "
+                f"use one of: {', '.join(m for m in IMPLEMENTED_DIST_MODES if m != 'no')}."
+            )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "xdist_group: specify group for tests should run in same session."
+        "in relation to one another. Provided by pytest-xdist.",
+    )
+    if config.getvalue("collectonly"):
+        return
+    if _is_distribution_mode(config) and not hasattr(config, "workerinput"):
+        from xdist_c.dsession import DSession
+
+        config.pluginmanager.register(DSession(config), "dsession")
+        tr = config.pluginmanager.getplugin("terminalreporter")
+        if tr:
+            tr.showfspath = False
+
+
+# ---------------------------------------------------------------- public API
+
+
+def is_xdist_worker(request_or_session: pytest.FixtureRequest | pytest.Session) -> bool:
+    """True inside an xdist worker process."""
+    return hasattr(request_or_session.config, "workerinput")
+
+
+def is_xdist_controller(request_or_session: pytest.FixtureRequest | pytest.Session) -> bool:
+    """True in the controller of a distributed run (False when not
+    distributing at all, e.g. ``-n 0``)."""
+    return (
+        not is_xdist_worker(request_or_session)
+        and request_or_session.config.option.dist != "no"
+    )
+
+
+is_xdist_master = is_xdist_controller
+
+
+def get_xdist_worker_id(request_or_session: pytest.FixtureRequest | pytest.Session) -> str:
+    """``"gw0"``, ``"gw1"``, ... in a worker; ``"master"`` otherwise."""
+    workerinput = getattr(request_or_session.config, "workerinput", None)
+    if workerinput is not None:
+        return str(workerinput["workerid"])
+    return "master"
+
+
+@pytest.fixture(scope="session")
+def worker_id(request: pytest.FixtureRequest) -> str:
+    """The id of this worker (``"gw0"``, ...) or ``"master"``."""
+    return get_xdist_worker_id(request)
+
+
+@pytest.fixture(scope="session")
+def testrun_uid(request: pytest.FixtureRequest) -> str:
+    """An id shared by every worker of this run."""
+    workerinput = getattr(request.config, "workerinput", None)
+    if workerinput is not None:
+        return str(workerinput["testrunuid"])
+    return uuid.uuid4().hex

@@ -1,0 +1,34 @@
+"""Bootstrap run in every worker (its source is sent by ``remote_exec``).
+
+Kept minimal: it receives the start-up message, fixes ``sys.path`` and the
+environment, builds the worker's pytest config, then hands over to
+:mod:`xdist_c.worker`, which must be importable where the worker runs (popen
+workers share the controller's environment; remote hosts need xdist-c
+installed, see docs/remote.rst).  Nothing of xdist_c is imported before the
+config exists: pytest must be able to mark the plugin for assertion
+rewriting first.
+"""
+
+if __name__ == "__channelexec__":
+    import os
+    import sys
+
+    channel = channel  # type: ignore[name-defined]  # noqa: F821, PLW0127
+    workerinput, args, option_dict, change_sys_path = channel.receive()
+    if change_sys_path is None:
+        importpath = os.getcwd()
+        sys.path.insert(0, importpath)
+        os.environ["PYTHONPATH"] = importpath + os.pathsep + os.environ.get("PYTHONPATH", "")
+    else:
+        sys.path[:] = change_sys_path
+    os.environ["PYTEST_XDIST_TESTRUNUID"] = workerinput["testrunuid"]
+    os.environ["PYTEST_XDIST_WORKER"] = workerinput["workerid"]
+    os.environ["PYTEST_XDIST_WORKER_COUNT"] = str(workerinput["workercount"])
+
+    from _pytest.config import _prepareconfig
+
+    config = _prepareconfig(args, None)
+
+    from xdist_c.worker import run_worker
+
+    run_worker(channel, config, workerinput, option_dict)

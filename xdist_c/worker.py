@@ -1,0 +1,329 @@
+"""The worker side: a pytest session driven by the controller's commands.
+
+Events are batched into frames (``xdist_c._core.FrameWriter``) instead of one
+channel message per event: all events of one test (logstart, its reports,
+warnings, logfinish, completion) travel as one frame, sent as soon as the
+test is complete and before the next one starts.  So a worker that dies
+loses nothing of the tests it finished, and the controller attributes the
+crash to the test that was running.  Start-up and finish events are sent at
+once.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Generator
+from collections.abc import Sequence
+import os
+import sys
+import threading
+import time
+from typing import Any
+import warnings
+
+import pytest
+
+from xdist_c import _core
+
+try:
+    from setproctitle import setproctitle as _setproctitle
+except ImportError:  # pragma: no cover - optional
+    _setproctitle = None
+
+# Send a batch early once it is this large (bytes), e.g. huge output.
+FLUSH_BYTES = 256 * 1024
+
+_SHUTDOWN = -1
+
+
+def _title(text: str) -> None:
+    if _setproctitle is not None:
+        try:
+            _setproctitle(text)
+        except Exception:  # pragma: no cover - cosmetic only
+            pass
+
+
+class CommandQueue:
+    """Item indices to run, fed by the channel's receiver thread."""
+
+    def __init__(self) -> None:
+        self._items: deque[int] = deque()
+        self._cond = threading.Condition()
+
+    def put_many(self, indices: Sequence[int]) -> None:
+        with self._cond:
+            self._items.extend(indices)
+            self._cond.notify()
+
+    def steal(self, indices: Sequence[int]) -> list[int]:
+        """Remove all of ``indices`` if all are still queued, else none."""
+        wanted = set(indices)
+        with self._cond:
+            present = [i for i in self._items if i in wanted]
+            if len(present) != len(wanted):
+                return []
+            self._items = deque(i for i in self._items if i not in wanted)
+            return present
+
+    def try_get(self) -> int | None:
+        with self._cond:
+            return self._items.popleft() if self._items else None
+
+    def get(self) -> int:
+        with self._cond:
+            while not self._items:
+                self._cond.wait()
+            return self._items.popleft()
+
+
+class WorkerInteractor:
+    """Plugin registered in the worker's pytest; relays its events."""
+
+    def __init__(self, config: pytest.Config, channel: Any) -> None:
+        self.config = config
+        self.channel = channel
+        workerinput = config.workerinput  # type: ignore[attr-defined]
+        self.workerid: str = workerinput.get("workerid", "?")
+        self.testrunuid: str = workerinput["testrunuid"]
+        self.writer = _core.FrameWriter()
+        self.torun = CommandQueue()
+        self.item_index = -1
+        self.debug = bool(config.option.debug)
+        config.pluginmanager.register(self, "xdist_c.worker")
+
+    # ------------------------------------------------------------ sending
+
+    def log(self, *args: object) -> None:
+        if self.debug:
+            print(f"[worker-{self.workerid}]", *args, file=sys.stderr)
+
+    def flush(self) -> None:
+        if len(self.writer):
+            self.channel.send(self.writer.take())
+
+    def send(self, kind: int, payload: object, *, now: bool = False) -> None:
+        self.writer.add(kind, payload)
+        if now or self.writer.nbytes >= FLUSH_BYTES:
+            self.flush()
+
+    # ----------------------------------------------------------- commands
+
+    def handle_command(self, frame: object) -> None:
+        """Channel callback (receiver thread): queue the controller's
+        commands.  The endmarker (or anything unreadable) means shut down."""
+        if not isinstance(frame, bytes):
+            self.torun.put_many([_SHUTDOWN])
+            return
+        for kind, payload in _core.decode_frame(frame):
+            if kind == _core.CMD_RUNTESTS:
+                self.torun.put_many(payload)
+            elif kind == _core.CMD_RUNTESTS_ALL:
+                self.torun.put_many(range(len(self.session.items)))
+            elif kind == _core.CMD_STEAL:
+                stolen = self.torun.steal(payload)
+                # Sent from the receiver thread: the main thread may be
+                # busy in a long test; the channel serializes writes.
+                self.channel.send(_core.encode_frame([(_core.EV_UNSCHEDULED, stolen)]))
+            elif kind == _core.CMD_SHUTDOWN:
+                self.torun.put_many([_SHUTDOWN])
+
+    def next_index(self) -> int:
+        index = self.torun.try_get()
+        if index is None:
+            # About to wait: the controller must see everything first.
+            self.flush()
+            index = self.torun.get()
+        return index
+
+    # -------------------------------------------------------------- hooks
+
+    @pytest.hookimpl
+    def pytest_internalerror(self, excrepr: object) -> None:
+        formatted = str(excrepr)
+        for line in formatted.split("\n"):
+            self.log("IERROR>", line)
+        self.send(_core.EV_INTERNALERROR, formatted, now=True)
+
+    @pytest.hookimpl
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.session = session
+        self.send(_core.EV_WORKERREADY, worker_info(), now=True)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_sessionfinish(self, exitstatus: int) -> Generator[None, None, None]:
+        workeroutput = self.config.workeroutput  # type: ignore[attr-defined]
+        workeroutput["exitstatus"] = int(exitstatus)
+        workeroutput["shouldfail"] = self.session.shouldfail
+        workeroutput["shouldstop"] = self.session.shouldstop
+        yield
+        self.send(_core.EV_WORKERFINISHED, workeroutput, now=True)
+
+    @pytest.hookimpl
+    def pytest_collection(self) -> None:
+        self.send(_core.EV_COLLECTIONSTART, None)
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        if not config.getvalue("loadgroup"):
+            return
+        for item in items:
+            names: set[str] = set()
+            for mark in item.iter_markers("xdist_group"):
+                name = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
+                names.add(str(name))
+            if names:
+                item._nodeid = f"{item.nodeid}@{'_'.join(sorted(names))}"
+
+    @pytest.hookimpl
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.send(
+            _core.EV_COLLECTIONFINISH,
+            {"topdir": str(self.config.rootpath), "ids": [item.nodeid for item in session.items]},
+            now=True,
+        )
+
+    @pytest.hookimpl
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        self.log("entering main loop")
+        self.channel.setcallback(self.handle_command, endmarker=None)
+        index = self.next_index()
+        while index != _SHUTDOWN:
+            index = self.run_one_test(index)
+            if session.shouldfail or session.shouldstop:
+                break
+        self.flush()
+        return True
+
+    def run_one_test(self, index: int) -> int:
+        """Run item ``index``; return the index after it (fetched first so
+        fixtures are torn down knowing what runs next)."""
+        self.item_index = index
+        next_index = self.next_index()
+        items = self.session.items
+        item = items[index]
+        nextitem = None if next_index == _SHUTDOWN else items[next_index]
+        _title(f"[pytest-xdist running] {item.nodeid}")
+        start = time.perf_counter()
+        self.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        duration = time.perf_counter() - start
+        _title("[pytest-xdist idle]")
+        # One frame per test: it must leave this process before the next
+        # test can crash it.
+        self.send(_core.EV_COMPLETE, (index, duration), now=True)
+        return next_index
+
+    @pytest.hookimpl
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self.send(_core.EV_LOGSTART, (nodeid, location))
+
+    @pytest.hookimpl
+    def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self.send(_core.EV_LOGFINISH, (nodeid, location))
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+        data["item_index"] = self.item_index
+        data["worker_id"] = self.workerid
+        data["testrun_uid"] = self.testrunuid
+        self.send(_core.EV_TESTREPORT, data)
+
+    @pytest.hookimpl
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        # Passing collection reports carry nothing the controller needs.
+        if not report.passed:
+            data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+            self.send(_core.EV_COLLECTREPORT, data)
+
+    @pytest.hookimpl
+    def pytest_warning_recorded(
+        self,
+        warning_message: warnings.WarningMessage,
+        when: str,
+        nodeid: str,
+        location: tuple[str, int, str] | None,
+    ) -> None:
+        self.send(
+            _core.EV_WARNING,
+            {
+                "warning_message_data": serialize_warning_message(warning_message),
+                "when": when,
+                "nodeid": nodeid,
+                "location": location,
+            },
+        )
+
+
+def _encodable(value: object) -> bool:
+    try:
+        _core.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def serialize_warning_message(warning_message: warnings.WarningMessage) -> dict[str, Any]:
+    """A plain dict from which the controller rebuilds the warning."""
+    message = warning_message.message
+    if isinstance(message, Warning):
+        data: dict[str, Any] = {
+            "message_str": str(message),
+            "message_module": type(message).__module__,
+            "message_class_name": type(message).__name__,
+            "message_args": message.args if _encodable(message.args) else None,
+        }
+    else:
+        data = {
+            "message_str": message,
+            "message_module": None,
+            "message_class_name": None,
+            "message_args": None,
+        }
+    category = warning_message.category
+    data["category_module"] = category.__module__ if category else None
+    data["category_class_name"] = category.__name__ if category else None
+    for name in warning_message._WARNING_DETAILS:  # type: ignore[attr-defined]
+        if name in ("message", "category"):
+            continue
+        value = getattr(warning_message, name)
+        data[name] = value if _encodable(value) else repr(value)
+    return data
+
+
+def worker_info() -> dict[str, Any]:
+    import platform
+
+    return {
+        "version": sys.version,
+        "version_info": tuple(sys.version_info),
+        "sysplatform": sys.platform,
+        "platform": platform.platform(),
+        "executable": sys.executable,
+        "cwd": os.getcwd(),
+    }
+
+
+def _setup_config(config: pytest.Config, basetemp: str | None) -> None:
+    config.option.loadgroup = config.getvalue("dist") == "loadgroup"
+    config.option.looponfail = False
+    config.option.usepdb = False
+    config.option.dist = "no"
+    config.option.distload = False
+    config.option.numprocesses = None
+    config.option.maxprocesses = None
+    config.option.basetemp = basetemp
+
+
+def run_worker(
+    channel: Any, config: pytest.Config, workerinput: dict[str, Any], option_dict: dict[str, Any]
+) -> None:
+    """Entry point, called by the bootstrap in :mod:`xdist_c.remote`."""
+    _setup_config(config, option_dict.get("basetemp"))
+    config._parser.prog = os.path.basename(workerinput["mainargv"][0])
+    config.workerinput = workerinput  # type: ignore[attr-defined]
+    config.workeroutput = {}  # type: ignore[attr-defined]
+    interactor = WorkerInteractor(config, channel)
+    try:
+        config.hook.pytest_cmdline_main(config=config)
+    finally:
+        interactor.flush()
