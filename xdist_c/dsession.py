@@ -20,8 +20,7 @@ import warnings
 import pytest
 
 from xdist_c import _core
-from xdist_c.scheduler import EachScheduling
-from xdist_c.scheduler import LoadScheduling
+from xdist_c.scheduler import SCHEDULERS
 from xdist_c.scheduler import Scheduling
 from xdist_c.workermanage import NodeManager
 from xdist_c.workermanage import Producer
@@ -125,12 +124,8 @@ class DSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Producer) -> Scheduling | None:
-        dist = config.getvalue("dist")
-        if dist == "each":
-            return EachScheduling(config, log)
-        if dist == "load":
-            return LoadScheduling(config, log)
-        return None
+        factory = SCHEDULERS.get(config.getvalue("dist"))
+        return None if factory is None else factory(config, log)
 
     @pytest.hookimpl
     def pytest_runtestloop(self) -> bool:

@@ -20,9 +20,6 @@ import pytest
 _sys_path = list(sys.path)
 
 DIST_MODES = ("each", "load", "loadscope", "loadfile", "loadgroup", "worksteal", "no")
-# Modes whose scheduler exists in this version; the others are accepted by
-# the parser and refused at start-up with a clear message.
-IMPLEMENTED_DIST_MODES = ("each", "load", "no")
 
 NumProcesses = Union[int, Literal["auto", "logical"]]
 
@@ -284,11 +281,14 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 "--pdb is incompatible with distributing tests; try using -n0 or -nauto."
             )
+        from xdist_c.scheduler import SCHEDULERS
+
         dist = config.getoption("dist")
-        if dist not in IMPLEMENTED_DIST_MODES:
+        if dist not in SCHEDULERS:
+            # Modes the parser knows but this version has no scheduler for.
             raise pytest.UsageError(
                 f"--dist={dist} is not available in this version of xdist-c; "
-                f"use one of: {', '.join(m for m in IMPLEMENTED_DIST_MODES if m != 'no')}."
+                f"use one of: {', '.join(sorted(SCHEDULERS))}."
             )
 
 

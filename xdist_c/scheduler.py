@@ -17,7 +17,7 @@ from xdist_c._core import EachScheduler, LoadScheduler
 from xdist_c._spec import parse_tx_spec_config
 from xdist_c.report import report_collection_diff
 
-__all__ = ["EachScheduling", "LoadScheduling", "Scheduling"]
+__all__ = ["SCHEDULERS", "EachScheduling", "LoadScheduling", "Scheduling"]
 
 
 class Scheduling(Protocol):
@@ -111,3 +111,11 @@ class EachScheduling(EachScheduler):
         msg = _diff(base_node, node, base_ids, ids)
         if msg is not None:
             self.log(msg)
+
+
+#: ``--dist`` mode -> scheduler class; a mode missing here is refused at
+#: start-up with a clear message.
+SCHEDULERS: dict[str, Callable[..., Scheduling]] = {
+    "each": EachScheduling,
+    "load": LoadScheduling,
+}
