@@ -11,6 +11,8 @@ import time
 import weakref
 from typing import Any
 
+from pathlib import Path
+
 import pytest
 
 from xdist_c import _core
@@ -356,11 +358,14 @@ else:
 
 
 @pytest.mark.parametrize("how", ["interrupt_main", "pthread_kill"])
-def test_keyboardinterrupt_while_waiting(how: str) -> None:
+def test_keyboardinterrupt_while_waiting(how: str, tmp_path: Path) -> None:
     if how == "pthread_kill" and not hasattr(__import__("signal"), "pthread_kill"):
         pytest.skip("no signal.pthread_kill")
+    # cwd away from the checkout: "-c" puts the cwd first on sys.path, and
+    # the source tree's xdist_c/ has no compiled _core in a normal install.
     proc = subprocess.run(
         [sys.executable, "-c", INTERRUPT_SCRIPT, how],
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
