@@ -37,6 +37,18 @@
  *                     out.append((slot, kind, obj))
  *             return out
  *
+ *         def attach_stream(self, slot, fd):   # POSIX only
+ *             # a pipe the worker writes frames to directly (popen
+ *             # workers); get() reads it, splits it into frames and
+ *             # decodes them like channel frames.  The pump owns fd.
+ *
+ * Streams are the fast path: a worker writes each frame with one write()
+ * to a FIFO, and get() polls every stream (and a wake-up pipe that feeders
+ * poke) with the GIL released, so no Python runs per frame in any thread
+ * and execnet's receiver threads stay idle.  A stream is read to its end
+ * before that slot's EV_CLOSED is handed out: whatever a worker wrote
+ * before it died or finished is delivered first.
+ *
  * As in CPython's SimpleQueue (Modules/_queuemodule.c) the queue itself is
  * a plain-C ring buffer protected by the GIL; the PyThread lock is used
  * only to sleep: it is held while the queue is empty and a getter waits,
@@ -51,13 +63,22 @@
 #ifdef MS_WINDOWS
 #include <windows.h>
 #else
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <time.h>
+#include <unistd.h>
+#define XC_HAVE_STREAMS 1
 #endif
 
 #define XC_RAW (-1)                 /* entry kind: a frame to decode */
 #define XC_WAIT_SLICE_US 50000      /* wake this often to run signal
                                        handlers the OS did not deliver to
                                        our thread (interrupt_main()) */
+#define XC_FRAME_HEADER 11          /* b"XC", version, u32 count, u32 len */
+#define XC_STREAM_MAX_FRAME ((Py_ssize_t)1 << 30) /* body bytes */
+#define XC_STREAM_READ 65536        /* bytes asked of each read() */
+#define XC_STREAM_BUDGET (4 << 20)  /* bytes read per stream per get() */
 
 /* Microseconds of a monotonic clock. */
 static int64_t
@@ -163,13 +184,30 @@ ring_pop(xc_ring *r)
 /* Pump.                                                              */
 /* ------------------------------------------------------------------ */
 
+/* One worker's frame stream: a non-blocking fd and the bytes read from
+ * it that do not make a whole frame yet.  Plain C, GIL-protected. */
+typedef struct {
+    int fd;          /* owned; -1 once closed */
+    PyObject *slot;  /* int; strong */
+    char *buf;       /* PyMem; `len` bytes pending, `cap` allocated */
+    Py_ssize_t len;
+    Py_ssize_t cap;
+} xc_stream;
+
 typedef struct {
     PyObject_HEAD
     xc_ring ring;
     PyThread_type_lock lock;
     int locked;          /* `lock` is held: a put must release it */
     PyObject *endmarker; /* a plain object(), unique to this pump */
+    xc_stream *streams;  /* open streams, in attach order */
+    Py_ssize_t nstreams;
+    Py_ssize_t capstreams;
+    int wake_r, wake_w;  /* self-pipe poked by pushes while polling */
+    int polling;         /* get() waits in poll(): a push must poke */
 } PumpObject;
+
+static void stream_close(PumpObject *self, Py_ssize_t i);
 
 typedef struct {
     PyObject_HEAD
@@ -188,6 +226,15 @@ pump_push(PumpObject *self, PyObject *slot, int kind, PyObject *obj)
         self->locked = 0;
         PyThread_release_lock(self->lock);
     }
+#ifdef XC_HAVE_STREAMS
+    if (self->polling && self->wake_w >= 0) {
+        self->polling = 0; /* one byte is enough to end the poll() */
+        ssize_t n;
+        do {
+            n = write(self->wake_w, "", 1);
+        } while (n < 0 && errno == EINTR);
+    }
+#endif
     return 0;
 }
 
@@ -209,6 +256,7 @@ Pump_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_MemoryError, "can't allocate lock");
         return NULL;
     }
+    self->wake_r = self->wake_w = -1;
     self->endmarker = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type);
     if (self->endmarker == NULL) {
         Py_DECREF(self);
@@ -228,6 +276,9 @@ Pump_traverse(PumpObject *self, visitproc visit, void *arg)
         Py_VISIT(e->slot);
         Py_VISIT(e->obj);
     }
+    for (Py_ssize_t i = 0; i < self->nstreams; i++) {
+        Py_VISIT(self->streams[i].slot);
+    }
     return 0;
 }
 
@@ -241,6 +292,9 @@ Pump_clear(PumpObject *self)
         Py_DECREF(e.obj);
     }
     Py_CLEAR(self->endmarker);
+    for (Py_ssize_t i = 0; i < self->nstreams; i++) {
+        Py_CLEAR(self->streams[i].slot);
+    }
     return 0;
 }
 
@@ -252,6 +306,16 @@ Pump_dealloc(PumpObject *self)
     (void)Pump_clear(self);
     PyMem_Free(self->ring.items);
     self->ring.items = NULL;
+    while (self->nstreams > 0) {
+        stream_close(self, self->nstreams - 1);
+    }
+    PyMem_Free(self->streams);
+#ifdef XC_HAVE_STREAMS
+    if (self->wake_r >= 0) {
+        close(self->wake_r);
+        close(self->wake_w);
+    }
+#endif
     if (self->lock != NULL) {
         if (self->locked) {
             /* a held lock must not be freed */
@@ -304,6 +368,331 @@ take_error_message(void)
     Py_XDECREF(tb);
     return msg;
 #endif
+}
+
+
+/* ------------------------------------------------------------------ */
+/* Streams: frames written by workers straight into a pipe.           */
+/* ------------------------------------------------------------------ */
+
+/* Close stream i and drop it from the list (order of the rest kept). */
+static void
+stream_close(PumpObject *self, Py_ssize_t i)
+{
+    xc_stream *s = &self->streams[i];
+#ifdef XC_HAVE_STREAMS
+    if (s->fd >= 0) {
+        close(s->fd);
+    }
+#endif
+    Py_XDECREF(s->slot);
+    PyMem_Free(s->buf);
+    self->nstreams--;
+    memmove(s, s + 1, (size_t)(self->nstreams - i) * sizeof(xc_stream));
+}
+
+/* Index of the stream of `slot` (an int), or -1. */
+static Py_ssize_t
+stream_find(PumpObject *self, PyObject *slot)
+{
+    for (Py_ssize_t i = 0; i < self->nstreams; i++) {
+        PyObject *other = self->streams[i].slot;
+        if (other == slot) {
+            return i;
+        }
+        int eq = PyObject_RichCompareBool(other, slot, Py_EQ);
+        if (eq != 0) {
+            if (eq < 0) {
+                PyErr_Clear(); /* ints: cannot fail */
+                continue;
+            }
+            return i;
+        }
+    }
+    return -1;
+}
+
+static uint32_t
+stream_u32le(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+/* Decode every whole frame buffered in stream i into `out`.  Returns 0;
+ * 1 when the stream turned out to be malformed (one EV_BADFRAME event was
+ * appended; the caller closes the stream); -1 with an exception set
+ * (MemoryError: the stream is left as it was). */
+static int
+stream_split(PumpObject *self, xc_state *st, Py_ssize_t i, PyObject *out)
+{
+    xc_stream *s = &self->streams[i];
+    Py_ssize_t pos = 0;
+    int result = 0;
+    while (s->len - pos >= XC_FRAME_HEADER) {
+        const unsigned char *h = (const unsigned char *)s->buf + pos;
+        Py_ssize_t body = (Py_ssize_t)stream_u32le(h + 7);
+        PyObject *msg = NULL;
+        if (h[0] != 'X' || h[1] != 'C') {
+            msg = PyUnicode_FromString(
+                "not an xdist_c frame (bad magic bytes) on the event pipe");
+        }
+        else if (body > XC_STREAM_MAX_FRAME) {
+            msg = PyUnicode_FromFormat(
+                "frame of %zd bytes on the event pipe exceeds the limit of "
+                "%zd bytes", body, XC_STREAM_MAX_FRAME);
+        }
+        else if (s->len - pos < XC_FRAME_HEADER + body) {
+            break; /* the rest of this frame is still on its way */
+        }
+        else {
+            int r = xc_decode_frame_into(st, s->buf + pos,
+                                         XC_FRAME_HEADER + body, s->slot,
+                                         out);
+            if (r == 0) {
+                pos += XC_FRAME_HEADER + body;
+                continue;
+            }
+            if (!PyErr_ExceptionMatches(xc_frame_error_type(st))) {
+                result = -1;
+                break;
+            }
+            msg = take_error_message();
+        }
+        if (msg == NULL || append_event(out, s->slot, XC_EV_BADFRAME, msg) < 0) {
+            Py_XDECREF(msg);
+            result = -1;
+            break;
+        }
+        Py_DECREF(msg);
+        return 1;
+    }
+    if (pos > 0) {
+        memmove(s->buf, s->buf + pos, (size_t)(s->len - pos));
+        s->len -= pos;
+    }
+    return result;
+}
+
+#ifdef XC_HAVE_STREAMS
+/* Read what stream i has without blocking (at most `budget` bytes; < 0:
+ * until it would block) and decode its whole frames into `out`.  Closes
+ * the stream at end of file (a partial frame left by a worker that died
+ * while writing is dropped: its crash is reported by its channel) or when
+ * it is malformed.  0 / -1 with an exception set. */
+static int
+stream_fill(PumpObject *self, xc_state *st, Py_ssize_t i, PyObject *out,
+            Py_ssize_t budget)
+{
+    Py_ssize_t got = 0;
+    for (;;) {
+        xc_stream *s = &self->streams[i];
+        if (s->cap - s->len < XC_STREAM_READ) {
+            if (s->len > PY_SSIZE_T_MAX / 2 - XC_STREAM_READ) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            Py_ssize_t cap = (s->len + XC_STREAM_READ) * 2;
+            char *buf = PyMem_Realloc(s->buf, (size_t)cap);
+            if (buf == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            s->buf = buf;
+            s->cap = cap;
+        }
+        ssize_t n = read(s->fd, s->buf + s->len, (size_t)(s->cap - s->len));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                return 0;
+            }
+            stream_close(self, i); /* end of file, or a dead pipe */
+            return 0;
+        }
+        s->len += n;
+        int r = stream_split(self, st, i, out);
+        if (r < 0) {
+            return -1;
+        }
+        if (r > 0) {
+            stream_close(self, i);
+            return 0;
+        }
+        got += n;
+        if (budget >= 0 && got >= budget) {
+            return 0;
+        }
+    }
+}
+
+/* poll() the streams and the wake-up pipe for up to `wait_us` (0: just
+ * look), with the GIL released when waiting; then read every stream that
+ * has data into `out`.  0 / -1 with an exception set; EINTR returns 0
+ * (the caller runs the signal handlers). */
+static int
+streams_poll(PumpObject *self, xc_state *st, PyObject *out, int64_t wait_us)
+{
+    Py_ssize_t n = self->nstreams;
+    struct pollfd stackfds[17];
+    struct pollfd *fds = stackfds;
+    if (n + 1 > (Py_ssize_t)(sizeof(stackfds) / sizeof(stackfds[0]))) {
+        fds = PyMem_Malloc((size_t)(n + 1) * sizeof(struct pollfd));
+        if (fds == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    fds[0].fd = self->wake_r;
+    fds[0].events = POLLIN;
+    fds[0].revents = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        fds[i + 1].fd = self->streams[i].fd;
+        fds[i + 1].events = POLLIN;
+        fds[i + 1].revents = 0;
+    }
+    int timeout_ms = (int)((wait_us + 999) / 1000);
+    int r;
+    if (timeout_ms > 0) {
+        self->polling = 1;
+        Py_BEGIN_ALLOW_THREADS
+        r = poll(fds, (nfds_t)(n + 1), timeout_ms);
+        Py_END_ALLOW_THREADS
+        self->polling = 0;
+    }
+    else {
+        r = poll(fds, (nfds_t)(n + 1), 0);
+    }
+    int result = 0;
+    if (r > 0) {
+        if (fds[0].revents) {
+            char drain[64];
+            while (read(self->wake_r, drain, sizeof(drain)) > 0) {
+            }
+        }
+        /* streams may close while reading: walk the poll results by fd */
+        for (Py_ssize_t k = 1; k <= n && result == 0; k++) {
+            if (!fds[k].revents) {
+                continue;
+            }
+            for (Py_ssize_t i = 0; i < self->nstreams; i++) {
+                if (self->streams[i].fd == fds[k].fd) {
+                    result = stream_fill(self, st, i, out, XC_STREAM_BUDGET);
+                    break;
+                }
+            }
+        }
+    }
+    if (fds != stackfds) {
+        PyMem_Free(fds);
+    }
+    return result;
+}
+#endif
+
+/* Before handing out EV_CLOSED for `slot`: everything its worker wrote is
+ * already in the pipe (it finished or died), so read it all, then close
+ * the stream.  0 / -1. */
+static int
+stream_drain_slot(PumpObject *self, xc_state *st, PyObject *slot,
+                  PyObject *out)
+{
+    Py_ssize_t i = stream_find(self, slot);
+    if (i < 0) {
+        return 0;
+    }
+#ifdef XC_HAVE_STREAMS
+    Py_ssize_t before = self->nstreams;
+    if (stream_fill(self, st, i, out, -1) < 0) {
+        return -1;
+    }
+    if (self->nstreams == before) {
+        stream_close(self, i);
+    }
+#else
+    (void)st;
+    (void)out;
+    stream_close(self, i);
+#endif
+    return 0;
+}
+
+static PyObject *
+Pump_attach_stream(PumpObject *self, PyObject *const *args, Py_ssize_t nargs,
+                   PyObject *kwnames)
+{
+    static const char *const names[] = {"slot", "fd"};
+    PyObject *argv[2];
+    if (xc_unpack_args("attach_stream", args, nargs, kwnames, names, 2, 2,
+                       argv) < 0) {
+        return NULL;
+    }
+#ifndef XC_HAVE_STREAMS
+    PyErr_SetString(PyExc_NotImplementedError,
+                    "event pipes are not supported on this platform");
+    return NULL;
+#else
+    PyObject *slot = PyNumber_Index(argv[0]);
+    if (slot == NULL) {
+        return NULL;
+    }
+    int fd = PyObject_AsFileDescriptor(argv[1]);
+    if (fd < 0) {
+        Py_DECREF(slot);
+        return NULL;
+    }
+    if (stream_find(self, slot) >= 0) {
+        PyErr_Format(PyExc_ValueError, "slot %R already has a stream", slot);
+        Py_DECREF(slot);
+        return NULL;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        Py_DECREF(slot);
+        return NULL;
+    }
+    if (self->wake_r < 0) {
+        int p[2];
+        if (pipe(p) < 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            Py_DECREF(slot);
+            return NULL;
+        }
+        for (int k = 0; k < 2; k++) {
+            int fl = fcntl(p[k], F_GETFL);
+            (void)fcntl(p[k], F_SETFL, fl | O_NONBLOCK);
+            (void)fcntl(p[k], F_SETFD, FD_CLOEXEC);
+        }
+        self->wake_r = p[0];
+        self->wake_w = p[1];
+    }
+    if (self->nstreams == self->capstreams) {
+        Py_ssize_t cap = self->capstreams ? self->capstreams * 2 : 8;
+        xc_stream *streams =
+            PyMem_Realloc(self->streams, (size_t)cap * sizeof(xc_stream));
+        if (streams == NULL) {
+            Py_DECREF(slot);
+            return PyErr_NoMemory();
+        }
+        self->streams = streams;
+        self->capstreams = cap;
+    }
+    xc_stream *s = &self->streams[self->nstreams++];
+    s->fd = fd; /* owned from here on */
+    s->slot = slot;
+    s->buf = NULL;
+    s->len = s->cap = 0;
+    Py_RETURN_NONE;
+#endif
+}
+
+static PyObject *
+Pump_get_nstreams(PumpObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSsize_t(self->nstreams);
 }
 
 /* Wait until the queue is not empty or `deadline_us` (monotonic; < 0:
@@ -375,45 +764,96 @@ Pump_get(PumpObject *self, PyObject *const *args, Py_ssize_t nargs,
     if (st == NULL) {
         return NULL;
     }
-    int w = pump_wait(self, deadline_us);
-    if (w < 0) {
-        return NULL;
-    }
     out = PyList_New(0);
     if (out == NULL) {
         return NULL;
     }
-    while (self->ring.count > 0) {
-        xc_entry e = ring_pop(&self->ring);
-        int r;
-        if (e.kind == XC_RAW) {
-            r = xc_decode_frame_into(st, PyBytes_AS_STRING(e.obj),
-                                     PyBytes_GET_SIZE(e.obj), e.slot, out);
-            if (r < 0 && PyErr_ExceptionMatches(xc_frame_error_type(st))) {
-                PyObject *msg = take_error_message();
-                if (msg != NULL) {
-                    r = append_event(out, e.slot, XC_EV_BADFRAME, msg);
-                    Py_DECREF(msg);
+    for (;;) {
+        while (self->ring.count > 0) {
+            xc_entry e = ring_pop(&self->ring);
+            int r = 0;
+            if (e.kind == XC_RAW) {
+                r = xc_decode_frame_into(st, PyBytes_AS_STRING(e.obj),
+                                         PyBytes_GET_SIZE(e.obj), e.slot,
+                                         out);
+                if (r < 0 &&
+                    PyErr_ExceptionMatches(xc_frame_error_type(st))) {
+                    PyObject *msg = take_error_message();
+                    r = -1;
+                    if (msg != NULL) {
+                        r = append_event(out, e.slot, XC_EV_BADFRAME, msg);
+                        Py_DECREF(msg);
+                    }
                 }
             }
+            else {
+                if (e.kind == XC_EV_CLOSED) {
+                    r = stream_drain_slot(self, st, e.slot, out);
+                }
+                if (r == 0) {
+                    r = append_event(out, e.slot, e.kind, e.obj);
+                }
+            }
+            if (r < 0) {
+                /* MemoryError and the like: keep the entry for the next
+                 * get() and hand out what is done, or raise if nothing */
+                ring_unpop(&self->ring, e);
+                goto partial;
+            }
+            Py_DECREF(e.slot);
+            Py_DECREF(e.obj);
         }
-        else {
-            r = append_event(out, e.slot, e.kind, e.obj);
-        }
-        if (r < 0) {
-            /* MemoryError and the like: keep the entry for the next get()
-             * and hand out what is done, or raise if nothing is */
-            ring_unpop(&self->ring, e);
-            if (PyList_GET_SIZE(out) == 0) {
+        int done = PyList_GET_SIZE(out) > 0;
+        if (self->nstreams == 0) {
+            if (done) {
+                return out;
+            }
+            int w = pump_wait(self, deadline_us);
+            if (w < 0) {
                 Py_DECREF(out);
                 return NULL;
             }
-            PyErr_Clear();
+            if (w == 0) {
+                return out;
+            }
+            continue;
+        }
+#ifdef XC_HAVE_STREAMS
+        int64_t wait_us = 0;
+        if (!done) {
+            wait_us = XC_WAIT_SLICE_US;
+            if (deadline_us >= 0) {
+                int64_t left = deadline_us - xc_monotonic_us();
+                if (left < wait_us) {
+                    wait_us = left > 0 ? left : 0;
+                }
+            }
+        }
+        if (streams_poll(self, st, out, wait_us) < 0) {
+            goto partial;
+        }
+#endif
+        if (PyList_GET_SIZE(out) > 0 || self->ring.count > 0) {
+            if (self->ring.count > 0) {
+                continue; /* a feeder pushed while we polled */
+            }
             return out;
         }
-        Py_DECREF(e.slot);
-        Py_DECREF(e.obj);
+        if (deadline_us >= 0 && xc_monotonic_us() >= deadline_us) {
+            return out;
+        }
+        if (PyErr_CheckSignals() < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
     }
+
+partial:
+    if (PyList_GET_SIZE(out) == 0) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    PyErr_Clear();
     return out;
 }
 
@@ -508,6 +948,12 @@ static PyMethodDef Pump_methods[] = {
      METH_FASTCALL | METH_KEYWORDS,
      PyDoc_STR("put($self, slot, kind, payload)\n--\n\n"
                "Queue one already-decoded event.")},
+    {"attach_stream", (PyCFunction)(void (*)(void))Pump_attach_stream,
+     METH_FASTCALL | METH_KEYWORDS,
+     PyDoc_STR("attach_stream($self, slot, fd)\n--\n\n"
+               "Read frames for `slot` from the pipe `fd` (made "
+               "non-blocking; owned and closed by the pump).  POSIX "
+               "only.")},
     {"get", (PyCFunction)(void (*)(void))Pump_get,
      METH_FASTCALL | METH_KEYWORDS,
      PyDoc_STR("get($self, timeout=None)\n--\n\n"
@@ -518,6 +964,8 @@ static PyMethodDef Pump_methods[] = {
 };
 
 static PyGetSetDef Pump_getset[] = {
+    {"nstreams", (getter)Pump_get_nstreams, NULL,
+     PyDoc_STR("Number of event pipes still open."), NULL},
     {"endmarker", (getter)Pump_get_endmarker, NULL,
      PyDoc_STR("The object execnet passes to a feeder when the channel "
                "closes."),

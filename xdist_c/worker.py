@@ -80,9 +80,15 @@ class CommandQueue:
 class WorkerInteractor:
     """Plugin registered in the worker's pytest; relays its events."""
 
-    def __init__(self, config: pytest.Config, channel: Any) -> None:
+    def __init__(self, config: pytest.Config, channel: Any, event_pipe: str | None = None) -> None:
         self.config = config
         self.channel = channel
+        # Frames go to the controller's event pipe when it gave us one (a
+        # local worker): one write() per frame, no execnet in between.
+        self._pipe_fd = -1
+        if event_pipe:
+            self._pipe_fd = os.open(event_pipe, os.O_WRONLY | os.O_CLOEXEC)
+        self._send_lock = threading.Lock()
         workerinput = config.workerinput  # type: ignore[attr-defined]
         self.workerid: str = workerinput.get("workerid", "?")
         self.testrunuid: str = workerinput["testrunuid"]
@@ -98,9 +104,19 @@ class WorkerInteractor:
         if self.debug:
             print(f"[worker-{self.workerid}]", *args, file=sys.stderr)
 
+    def send_frame(self, frame: bytes) -> None:
+        """Send one encoded frame (main or receiver thread)."""
+        if self._pipe_fd < 0:
+            self.channel.send(frame)
+            return
+        with self._send_lock:
+            view = memoryview(frame)
+            while view:
+                view = view[os.write(self._pipe_fd, view) :]
+
     def flush(self) -> None:
         if len(self.writer):
-            self.channel.send(self.writer.take())
+            self.send_frame(self.writer.take())
 
     def send(self, kind: int, payload: object, *, now: bool = False) -> None:
         self.writer.add(kind, payload)
@@ -124,7 +140,7 @@ class WorkerInteractor:
                 stolen = self.torun.steal(payload)
                 # Sent from the receiver thread: the main thread may be
                 # busy in a long test; the channel serializes writes.
-                self.channel.send(_core.encode_frame([(_core.EV_UNSCHEDULED, stolen)]))
+                self.send_frame(_core.encode_frame([(_core.EV_UNSCHEDULED, stolen)]))
             elif kind == _core.CMD_SHUTDOWN:
                 self.torun.put_many([_SHUTDOWN])
 
@@ -322,7 +338,7 @@ def run_worker(
     config._parser.prog = os.path.basename(workerinput["mainargv"][0])
     config.workerinput = workerinput  # type: ignore[attr-defined]
     config.workeroutput = {}  # type: ignore[attr-defined]
-    interactor = WorkerInteractor(config, channel)
+    interactor = WorkerInteractor(config, channel, option_dict.get("xdist_c_event_pipe"))
     try:
         config.hook.pytest_cmdline_main(config=config)
     finally:

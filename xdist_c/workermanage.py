@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 import os
+import shutil
 import sys
+import tempfile
 from typing import Any
 import uuid
 
@@ -71,6 +73,20 @@ class NodeManager:
             self.group.allocate_id(spec)
         self.roots: list[Any] = []  # rsync is not supported; kept for pytest-cov
         self.log = Producer("nodemanager", enabled=config.option.debug)
+        self._pipedir: str | None = None
+
+    def event_pipe(self, spec: execnet.XSpec, slot: int) -> tuple[str, int] | None:
+        """A FIFO for a local worker to write its frames to, opened for
+        reading: ``(path, fd)``; None where the channel must be used (remote
+        or proxied workers, platforms without reliable FIFO polling)."""
+        if not (spec.popen and not spec.via and sys.platform.startswith("linux")):
+            return None
+        if self._pipedir is None:
+            self._pipedir = tempfile.mkdtemp(prefix="xdist-c-")
+        path = os.path.join(self._pipedir, f"events-{slot}")
+        os.mkfifo(path, 0o600)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        return path, fd
 
     def _make_xspec(self, spec: str) -> execnet.XSpec:
         xspec = execnet.XSpec("execmodel=main_thread_only//" + spec)
@@ -108,7 +124,12 @@ class NodeManager:
         return node
 
     def teardown_nodes(self, timeout: float | None = None) -> None:
-        self.group.terminate(self.EXIT_TIMEOUT if timeout is None else timeout)
+        try:
+            self.group.terminate(self.EXIT_TIMEOUT if timeout is None else timeout)
+        finally:
+            if self._pipedir is not None:
+                shutil.rmtree(self._pipedir, ignore_errors=True)
+                self._pipedir = None
 
 
 class WorkerController:
@@ -149,6 +170,11 @@ class WorkerController:
             if factory is not None:
                 option_dict["basetemp"] = str(factory.getbasetemp() / f"popen-{self.gateway.id}")
         self.config.hook.pytest_configure_node(node=self)
+        pipe = self.nodemanager.event_pipe(spec, slot)
+        if pipe is not None:
+            path, fd = pipe
+            pump.attach_stream(slot, fd)
+            option_dict["xdist_c_event_pipe"] = path
         remote_module = self.config.hook.pytest_xdist_getremotemodule()
         self.channel = self.gateway.remote_exec(remote_module)
         change_sys_path = _sys_path if spec.popen else None
