@@ -510,8 +510,9 @@ class TestBehaviour:
             """
         )
         result = pytester.runpytest_subprocess("-n", "2")
-        result.stdout.fnmatch_lines(
-            ["*warnings summary*", "*UserWarning: from the worker*", "*custom class*", "*2 passed, 2 warnings*"]
+        result.stdout.fnmatch_lines(["*warnings summary*"])
+        result.stdout.fnmatch_lines_random(
+            ["*UserWarning: from the worker*", "*MyWarning: custom class*", "*2 passed, 2 warnings*"]
         )
 
     def test_collection_error_does_not_abort(self, pytester: pytest.Pytester) -> None:
@@ -674,3 +675,28 @@ def _process_alive(pid: int, wait: float) -> bool:
         if time.monotonic() > deadline:
             return True
         time.sleep(0.1)
+
+
+class TestReportSerializationHooks:
+    def test_plugin_serialization_hooks_still_called(self, pytester: pytest.Pytester) -> None:
+        """xdist-c skips pytest's own report (de)serialization hooks only
+        while no plugin implements them."""
+        pytester.makeconftest(
+            """
+            import os
+            def pytest_report_to_serializable(config, report):
+                if hasattr(config, "workerinput") and report.when == "call":
+                    data = report._to_json()
+                    data["$report_type"] = "TestReport"
+                    data["added_on_worker"] = config.workerinput["workerid"]
+                    return data
+
+            def pytest_report_from_serializable(config, data):
+                if "added_on_worker" in data:
+                    print("FROM", data["nodeid"], data["added_on_worker"])
+            """
+        )
+        pytester.makepyfile("def test_a(): pass\ndef test_b(): pass")
+        result = pytester.runpytest_subprocess("-n", "2", "-s")
+        result.stdout.fnmatch_lines_random(["*FROM *::test_a gw?", "*FROM *::test_b gw?"])
+        result.stdout.fnmatch_lines(["*2 passed*"])

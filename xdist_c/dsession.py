@@ -20,6 +20,7 @@ import warnings
 import pytest
 
 from xdist_c import _core
+from xdist_c._fastpath import only_pytest_implements
 from xdist_c.scheduler import SCHEDULERS
 from xdist_c.scheduler import Scheduling
 from xdist_c.workermanage import NodeManager
@@ -59,6 +60,8 @@ class DSession:
         self._summary_report: str | None = None
         self._interrupted = False
         self._internal_error = False
+        # True when only pytest itself implements pytest_report_from_serializable.
+        self._plain_reports = only_pytest_implements(config, "pytest_report_from_serializable")
         self._handlers: dict[int, Callable[[WorkerController, Any], None]] = {
             _core.EV_WORKERREADY: self.worker_workerready,
             _core.EV_COLLECTIONSTART: self.worker_collectionstart,
@@ -212,7 +215,13 @@ class DSession:
         self.config.hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
 
     def worker_testreport(self, node: WorkerController, data: dict[str, Any]) -> None:
-        rep = self.config.hook.pytest_report_from_serializable(config=self.config, data=data)
+        longrepr = data.get("longrepr")
+        if self._plain_reports and data.get("$report_type") == "TestReport" and not isinstance(longrepr, dict):
+            # What pytest's own hook would do for this data, minus the hook
+            # call: only a structured (dict) longrepr needs rebuilding.
+            rep = pytest.TestReport(**data)
+        else:
+            rep = self.config.hook.pytest_report_from_serializable(config=self.config, data=data)
         rep.node = node
         self.config.hook.pytest_runtest_logreport(report=rep)
         self._handlefailures(rep)

@@ -24,6 +24,7 @@ import warnings
 import pytest
 
 from xdist_c import _core
+from xdist_c._fastpath import only_pytest_implements
 
 try:
     from setproctitle import setproctitle as _setproctitle
@@ -96,6 +97,7 @@ class WorkerInteractor:
         self.torun = CommandQueue()
         self.item_index = -1
         self.debug = bool(config.option.debug)
+        self._plain_reports = only_pytest_implements(config, "pytest_report_to_serializable")
         config.pluginmanager.register(self, "xdist_c.worker")
 
     # ------------------------------------------------------------ sending
@@ -238,7 +240,12 @@ class WorkerInteractor:
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+        if self._plain_reports:
+            # what pytest's own (and only) impl of the hook returns
+            data = report._to_json()
+            data["$report_type"] = type(report).__name__
+        else:
+            data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
         data["item_index"] = self.item_index
         data["worker_id"] = self.workerid
         data["testrun_uid"] = self.testrunuid
