@@ -8,6 +8,7 @@ runs whichever of the two won, and stops pytest with one clear line.
 from __future__ import annotations
 
 from importlib import metadata
+import os
 
 import pytest
 
@@ -21,8 +22,8 @@ def _pytest_xdist_version() -> str | None:
 
 @pytest.hookimpl
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
-    if pluginmanager.is_blocked("xdist"):
-        return
+    if pluginmanager.is_blocked("xdist") or "PYTEST_XDIST_WORKER" in os.environ:
+        return  # workers share the controller's environment, checked there
     version = _pytest_xdist_version()
     if version is not None:
         raise pytest.UsageError(
