@@ -25,10 +25,24 @@ if __name__ == "__channelexec__":
     os.environ["PYTEST_XDIST_WORKER"] = workerinput["workerid"]
     os.environ["PYTEST_XDIST_WORKER_COUNT"] = str(workerinput["workercount"])
 
-    from _pytest.config import _prepareconfig
+    def _not_installed(exc: ImportError) -> ImportError:
+        import platform
+
+        return ImportError(
+            f"xdist-c is not installed for {sys.executable} on {platform.node()} "
+            f"({type(exc).__name__}: {exc}); see docs/remote.rst"
+        )
+
+    try:
+        from _pytest.config import _prepareconfig
+    except ImportError as exc:
+        raise _not_installed(exc) from None
 
     config = _prepareconfig(args, None)
 
-    from xdist_c.worker import run_worker
+    try:
+        from xdist_c.worker import run_worker
+    except ImportError as exc:
+        raise _not_installed(exc) from None
 
     run_worker(channel, config, workerinput, option_dict)

@@ -12,13 +12,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 import os
+from pathlib import Path
 import shutil
 import sys
 import tempfile
+import threading
 from typing import Any
 import uuid
 
 import execnet
+from execnet.gateway_bootstrap import HostNotFound
 import pytest
 
 from xdist_c import _core
@@ -51,6 +54,55 @@ class Producer:
         return type(self)(name, enabled=self.enabled)
 
 
+# Sent to every worker that is not a local popen process, once, before the
+# worker bootstrap: it looks (without importing anything) for the packages
+# the bootstrap needs, on the path the bootstrap will use.
+_PROBE_SOURCE = """
+import importlib.util, os, platform, sys
+saved = list(sys.path)
+sys.path.insert(0, os.getcwd())
+try:
+    missing = [name for name in ("pytest", "xdist_c") if importlib.util.find_spec(name) is None]
+finally:
+    sys.path[:] = saved
+channel.send((missing, sys.executable, platform.node()))
+"""
+
+
+def is_local(spec: execnet.XSpec) -> bool:
+    """Whether the worker is a popen process of this interpreter's host.
+
+    Only those share the controller's file system, ``sys.path`` and basetemp;
+    everything else (``ssh=``, ``socket=``, ``popen//via=``) is remote.
+    """
+    return bool(spec.popen) and not spec.via
+
+
+def describe_spec(spec: execnet.XSpec) -> str:
+    """The ``--tx`` value a spec came from, for messages."""
+    text = getattr(spec, "_xdist_tx", None) or str(spec)
+    prefix = "execmodel=main_thread_only//"
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
+def _check_remote(gateway: execnet.Gateway) -> None:
+    """UsageError when pytest or xdist-c can't be imported by the worker."""
+    channel = gateway.remote_exec(_PROBE_SOURCE)
+    try:
+        missing, executable, host = channel.receive(timeout=60)
+    finally:
+        channel.waitclose(timeout=60)
+    if missing:
+        names = " and ".join("xdist-c" if name == "xdist_c" else name for name in missing)
+        verb = "are" if len(missing) > 1 else "is"
+        raise pytest.UsageError(
+            f"{names} {verb} not installed for {executable} on {host} "
+            f"(worker {gateway.id}, --tx {describe_spec(gateway.spec)}). Every host needs Python, "
+            "pytest, xdist-c, execnet and the suite's dependencies installed, "
+            "and the project's code at the //chdir= path; see docs/remote.rst."
+        )
+
+
 class NodeManager:
     """Owns the execnet group and creates/tears down worker gateways."""
 
@@ -72,6 +124,11 @@ class NodeManager:
         for spec in self.specs:  # ids in spec order: gw0, gw1, ...
             self.group.allocate_id(spec)
         self.roots: list[Any] = []  # rsync is not supported; kept for pytest-cov
+        # socket=ADDR//python=X workers are popen processes started through
+        # one shared proxy gateway per socket address: execnet's socket
+        # server runs one connection at a time, in its own interpreter.
+        self._socket_proxies: dict[str, str] = {}
+        self._proxy_lock = threading.Lock()
         self.log = Producer("nodemanager", enabled=config.option.debug)
         self._pipedir: str | None = None
 
@@ -79,7 +136,7 @@ class NodeManager:
         """A FIFO for a local worker to write its frames to, opened for
         reading: ``(path, fd)``; None where the channel must be used (remote
         or proxied workers, platforms without reliable FIFO polling)."""
-        if not (spec.popen and not spec.via and sys.platform.startswith("linux")):
+        if not (is_local(spec) and sys.platform.startswith("linux")):
             return None
         if self._pipedir is None:
             self._pipedir = tempfile.mkdtemp(prefix="xdist-c-")
@@ -94,21 +151,67 @@ class NodeManager:
             xspec.chdir = "pyexecnetcache"
         return xspec
 
+    def _socket_proxy(self, address: str) -> str:
+        """The id of the proxy gateway connected to socket server ``address``."""
+        with self._proxy_lock:
+            proxy_id = self._socket_proxies.get(address)
+            if proxy_id is None:
+                proxy_id = f"xdist-socket-{len(self._socket_proxies)}"
+                self.group.makegateway(f"id={proxy_id}//socket={address}")
+                self._socket_proxies[address] = proxy_id
+            return proxy_id
+
+    def _via_socket_proxy(self, spec: execnet.XSpec) -> execnet.XSpec:
+        """``socket=ADDR//python=X//...`` as ``popen//python=X//via=<proxy>//...``.
+
+        execnet cannot start another interpreter behind a socket server
+        itself; a popen gateway started through the socket gateway can.
+        """
+        parts = []
+        for key, value in vars(spec).items():
+            if key in ("_spec", "env", "id", "socket") or value is None:
+                continue
+            parts.append(key if value is True else f"{key}={value}")
+        parts.extend(f"env:{name}={value}" for name, value in spec.env.items())
+        parts += ["popen", f"via={self._socket_proxy(str(spec.socket))}"]
+        derived = execnet.XSpec("//".join(parts))
+        derived.id = spec.id
+        derived._xdist_tx = str(spec)  # type: ignore[attr-defined]
+        return derived
+
     def _makegateway(self, spec: execnet.XSpec) -> execnet.Gateway:
-        gateway = self.group.makegateway(spec)
+        if is_local(spec):
+            gateway = self.group.makegateway(spec)
+        else:
+            try:
+                if spec.socket and spec.python and not spec.via:
+                    spec = self._via_socket_proxy(spec)
+                gateway = self.group.makegateway(spec)
+            except (OSError, EOFError, HostNotFound) as exc:
+                detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                raise pytest.UsageError(
+                    f"could not start worker {spec.id} (--tx {describe_spec(spec)}): {detail}"
+                ) from exc
         # One round trip, cached: later _rinfo() calls (pytest-cov, the
         # terminal) must not need the worker's busy main thread.
         gateway._rinfo()
+        if not is_local(spec):
+            _check_remote(gateway)
         return gateway
 
     def setup_nodes(self, pump: _core.Pump, slot_of: Any) -> list[WorkerController]:
         """Start every worker; ``slot_of(node)`` assigns the pump slot."""
         self.config.hook.pytest_xdist_setupnodes(config=self.config, specs=self.specs)
-        if len(self.specs) > 1:
-            with ThreadPoolExecutor(max_workers=min(len(self.specs), 64)) as pool:
-                gateways = list(pool.map(self._makegateway, self.specs))
-        else:
-            gateways = [self._makegateway(spec) for spec in self.specs]
+        try:
+            if len(self.specs) > 1:
+                with ThreadPoolExecutor(max_workers=min(len(self.specs), 64)) as pool:
+                    gateways = list(pool.map(self._makegateway, self.specs))
+            else:
+                gateways = [self._makegateway(spec) for spec in self.specs]
+        except BaseException:
+            # pytest won't call sessionfinish: stop what was started.
+            self.teardown_nodes()
+            raise
         return [self._start_node(gateway, pump, slot_of) for gateway in gateways]
 
     def setup_node(self, spec: execnet.XSpec, pump: _core.Pump, slot_of: Any) -> WorkerController:
@@ -163,9 +266,12 @@ class WorkerController:
     def setup(self, pump: _core.Pump, slot: int) -> None:
         self.slot = slot
         spec = self.gateway.spec
+        local = is_local(spec)
         args = [str(x) for x in self.config.invocation_params.args or ()]
+        if not local:
+            args = make_reltoroot([self.config.rootpath], args, self.config.invocation_params.dir)
         option_dict: dict[str, Any] = {}
-        if spec.popen and not spec.chdir:
+        if local and not spec.chdir:
             factory = getattr(self.config, "_tmp_path_factory", None)
             if factory is not None:
                 option_dict["basetemp"] = str(factory.getbasetemp() / f"popen-{self.gateway.id}")
@@ -177,7 +283,7 @@ class WorkerController:
             option_dict["xdist_c_event_pipe"] = path
         remote_module = self.config.hook.pytest_xdist_getremotemodule()
         self.channel = self.gateway.remote_exec(remote_module)
-        change_sys_path = _sys_path if spec.popen else None
+        change_sys_path = _sys_path if local else None
         self.channel.send((self.workerinput, args, option_dict, change_sys_path))
         self.channel.setcallback(pump.feeder(slot), endmarker=pump.endmarker)
 
@@ -224,6 +330,32 @@ class WorkerController:
         self.gateway.exit()
 
 
-def make_reltoroot(roots: Sequence[os.PathLike[str]], args: list[str]) -> list[str]:
-    """Kept for API compatibility: without rsync, arguments pass unchanged."""
-    return list(args)
+def make_reltoroot(
+    roots: Sequence[os.PathLike[str]], args: Sequence[str], invocation_dir: os.PathLike[str] | str | None = None
+) -> list[str]:
+    """``args`` for a remote worker, whose cwd is its copy of the project.
+
+    An argument that names an existing path (``path`` or ``path::test``)
+    inside one of ``roots`` (the rootdir) is rewritten relative to that root,
+    so it means the same file in the remote checkout at ``//chdir=``.  Other
+    arguments pass unchanged.
+    """
+    base_dir = Path(invocation_dir) if invocation_dir is not None else Path.cwd()
+    resolved_roots = [Path(os.path.abspath(root)) for root in roots]
+    result = []
+    for arg in args:
+        head, sep, tail = arg.partition("::")
+        rewritten = arg
+        if head and not head.startswith("-"):
+            path = Path(os.path.abspath(base_dir / head))
+            try:
+                exists = path.exists()
+            except (OSError, ValueError):
+                exists = False
+            if exists:
+                for root in resolved_roots:
+                    if path == root or root in path.parents:
+                        rewritten = path.relative_to(root).as_posix() + sep + tail
+                        break
+        result.append(rewritten)
+    return result
