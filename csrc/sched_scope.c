@@ -48,6 +48,8 @@
  *             if not self.workqueue: node.shutdown(); return
  *             if len(node_pending) <= 2 and node has a collection:
  *                 self._assign(node)
+ *                 while len(node_pending) < 2 and self.workqueue:
+ *                     self._assign(node)     # it needs a next test
  *
  *         def mark_test_complete(self, node, item_index, duration=0):
  *             node_pending.remove(item_index)      # O(1): it is in front
@@ -82,7 +84,9 @@
  * - every collected item runs even when two share a nodeid (pytest-xdist
  *   keys its units by nodeid and runs such duplicates once);
  * - a node whose collection has not arrived, or was ignored because it
- *   differs, gets no work (pytest-xdist raises KeyError).
+ *   differs, gets no work (pytest-xdist raises KeyError);
+ * - a node left with fewer than two tests while units wait gets another
+ *   unit at once (pytest-xdist can leave a replacement worker waiting).
  * A subclass may override _split_scope() in Python, as with pytest-xdist;
  * it is then called once per nodeid when the units are built.
  */
@@ -341,7 +345,24 @@ scope_reschedule(xc_scope *self, xc_sched_state *ss, Py_ssize_t slot)
     if (xc_ideque_len(&rec->pending) > 2 || !(rec->flags & can_work)) {
         return 0;
     }
-    return scope_assign(self, ss, slot);
+    if (scope_assign(self, ss, slot) < 0) {
+        return -1;
+    }
+    /* A worker takes its next test before it runs the current one: left
+     * with a single test while units wait, it would wait for ever.  So a
+     * node gets units until it holds two (pytest-xdist stops after one,
+     * which can stall a replacement worker handed a one-test unit). */
+    while (xc_ideque_len(&self->workqueue) > 0) {
+        rec = xc_ledger_node(&self->base.ledger, slot);
+        if ((rec->flags & XC_NODE_REMOVED) ||
+            xc_ideque_len(&rec->pending) >= 2) {
+            break;
+        }
+        if (scope_assign(self, ss, slot) < 0) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* Python: for node in self.nodes: self._reschedule(node) */

@@ -40,8 +40,9 @@
  *             # back, all of those asked for or none
  *             assert node is self.steal_requested_from_node
  *             self.steal_requested_from_node = None
- *             given = [i for i in indices if i was pending on node]
- *             remove given from n_pending; self.pending.extend(given)
+ *             given = Counter(indices) & Counter(n_pending)  # multisets
+ *             remove given from n_pending (last occurrences)
+ *             self.pending.extend(i for i in indices if taken from given)
  *             self._check_schedule()
  *
  *         def mark_test_complete(self, node, item_index, duration=0):
@@ -76,7 +77,7 @@
 typedef struct {
     xc_sched base;
     Py_ssize_t steal_slot; /* the node asked to give tests back, or -1 */
-    unsigned char *mark;   /* scratch, one byte per test (remove_pending_
+    Py_ssize_t *mark;      /* scratch, a count per test (remove_pending_
                               tests_from_node); all zero between calls */
     Py_ssize_t nmark;
 } xc_steal;
@@ -342,7 +343,7 @@ steal_schedule(PyObject *op, PyTypeObject *cls, PyObject *const *args,
         Py_RETURN_NONE; /* nothing is run; or a callback scheduled */
     }
     Py_ssize_t n = PyList_GET_SIZE(base->base_ids);
-    unsigned char *mark = PyMem_Calloc((size_t)n + 1, 1);
+    Py_ssize_t *mark = PyMem_Calloc((size_t)n + 1, sizeof(Py_ssize_t));
     if (mark == NULL) {
         PyErr_NoMemory();
         return NULL;
@@ -475,30 +476,41 @@ steal_remove_pending_tests_from_node(PyObject *op, PyTypeObject *cls,
     if (xc_ideque_reserve(&base->ledger.pending, m) < 0) {
         goto error;
     }
-    /* From here on nothing can fail before _check_schedule(). */
+    /* From here on nothing can fail before _check_schedule().  The answer
+     * is a multiset: an index queued twice on the node (after
+     * mark_test_pending) and given back twice leaves twice. */
     self->steal_slot = -1;
-    unsigned char *mark = self->mark;
+    Py_ssize_t *mark = self->mark;
     for (Py_ssize_t k = 0; k < m; k++) {
-        mark[given[k]] = 1; /* asked back */
+        mark[given[k]]++; /* asked back */
     }
-    /* One pass over the node's queue keeps the rest in order; each index
-     * given back leaves it once. */
+    /* One pass over the node's queue, from the back (a steal takes the
+     * tail; the worker's current and next tests are not in its queue any
+     * more), keeps the rest in order. */
     xc_ideque *pending = &xc_ledger_node(&base->ledger, slot)->pending;
     Py_ssize_t len = xc_ideque_len(pending);
     for (Py_ssize_t r = 0; r < len; r++) {
-        Py_ssize_t t = xc_ideque_pop_front(pending);
-        if (mark[t] == 1) {
-            mark[t] = 2; /* found and taken */
+        Py_ssize_t t = xc_ideque_pop_back(pending);
+        if (mark[t] > 0) {
+            mark[t]--; /* taken */
         }
         else {
-            (void)xc_ideque_push_back(pending, t); /* room: just popped */
+            (void)xc_ideque_push_front(pending, t); /* room: just popped */
+        }
+    }
+    /* What is still counted was not pending there: drop those entries
+     * (the last ones of each index), so nothing runs twice, and queue
+     * the rest in the order given. */
+    for (Py_ssize_t k = m - 1; k >= 0; k--) {
+        if (mark[given[k]] > 0) {
+            mark[given[k]]--;
+            given[k] = -1;
         }
     }
     for (Py_ssize_t k = 0; k < m; k++) {
-        if (mark[given[k]] == 2) {
+        if (given[k] >= 0) {
             (void)xc_ideque_push_back(&base->ledger.pending, given[k]);
         }
-        mark[given[k]] = 0;
     }
     PyMem_Free(given);
     if (steal_check(self, ss) < 0) {
