@@ -385,6 +385,20 @@ xc_sched_unregister(xc_sched *self, Py_ssize_t slot)
 
 /* --- helpers of the run-once schedulers (scope, worksteal) -------------- */
 
+/* 1 if `node` had a slot and was removed, else 0 (O(slots); only used on
+ * a path that is otherwise an error). */
+static int
+was_removed(xc_sched *self, PyObject *node)
+{
+    for (Py_ssize_t s = 0; s < self->ledger.nslots; s++) {
+        if (xc_sched_node(self, s) == node &&
+            (xc_ledger_node(&self->ledger, s)->flags & XC_NODE_REMOVED)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int
 xc_sched_accept_collection(xc_sched *self, xc_sched_state *ss,
                            PyObject *node, PyObject *collection)
@@ -393,6 +407,13 @@ xc_sched_accept_collection(xc_sched *self, xc_sched_state *ss,
     PyObject *nodeobj = NULL;
     Py_ssize_t slot = xc_sched_slot_of(self, node);
     if (slot < 0) {
+        /* A node let go before its collection came (more nodes than units
+         * at the first schedule()): nothing to do with it. */
+        if (PyErr_ExceptionMatches(PyExc_KeyError) &&
+            was_removed(self, node)) {
+            PyErr_Clear();
+            return 0;
+        }
         return -1;
     }
     if (xc_ledger_node(&self->ledger, slot)->flags &

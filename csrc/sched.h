@@ -164,7 +164,9 @@ int xc_sched_unregister(xc_sched *self, Py_ssize_t slot);
  * collection is stored; afterwards (a node replacing a dead one) it is
  * compared with the agreed one and the node either accepted (flagged
  * XC_NODE_LATE) or ignored (XC_NODE_IGNORED, reported through
- * _collection_mismatch, never given work).  0 / -1. */
+ * _collection_mismatch, never given work).  The collection of a node
+ * already removed (let go as surplus before it arrived) is dropped.
+ * 0 / -1 (KeyError for a node never added). */
 int xc_sched_accept_collection(xc_sched *self, xc_sched_state *ss,
                                PyObject *node, PyObject *collection);
 

@@ -17,6 +17,7 @@
  *             if self.collection: self._check_schedule()
  *
  *         def _check_schedule(self):
+ *             if self.collection is None: return   # not distributed yet
  *             up = [n for n in self.nodes if not n.shutting_down]
  *             idle = [n for n in up if len(n_pending) < 2]
  *             if not idle: return
@@ -70,7 +71,9 @@
  *
  * Differences from pytest-xdist, on purpose: an index given back that was
  * not pending on the node is ignored (pytest-xdist would queue it and run
- * it twice); a node whose late collection differs gets no work.
+ * it twice); a node whose late collection differs gets no work; nothing
+ * is rebalanced before the first distribution (pytest-xdist shuts every
+ * idle node down when a node dies during collection).
  */
 #include "xdist_core.h"
 
@@ -166,6 +169,13 @@ steal_check(xc_steal *self, xc_sched_state *ss)
     Py_ssize_t *up = NULL, *idle = NULL;
     Py_ssize_t nslots = self->base.ledger.nslots;
     int short_of_work = 0;
+    if (!self->base.scheduled) {
+        /* Before the first distribution every node is idle and nothing is
+         * pending: pytest-xdist would shut them all down here when a node
+         * dies during collection, and the run would end with nothing
+         * run. */
+        return 0;
+    }
     for (Py_ssize_t s = 0; s < nslots && !short_of_work; s++) {
         short_of_work = steal_usable(self, s) && steal_npending(self, s) < 2;
     }

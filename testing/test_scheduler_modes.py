@@ -351,6 +351,23 @@ class TestScopeState:
         assert n1.sent == rt([0, 1, 2]) + [SHUT, SHUT]
         assert n2.sent == rt([3, 4]) + [SHUT, SHUT]
 
+    def test_surplus_node_without_collection(self) -> None:
+        """A node let go before its collection came: that collection is
+        dropped when it arrives (pytest-xdist fails an assertion)."""
+        col = params("a.py", 3)
+        sched = ScopeScheduler(1)
+        n1, n2 = Node(), Node()
+        sched.add_node(n1)
+        sched.add_node(n2)  # a replacement, still collecting
+        sched.add_node_collection(n1, col)
+        sched.schedule()
+        assert n2.sent == [SHUT] and sched.nodes == [n1]
+        sched.add_node_collection(n2, col)  # ignored
+        sched.schedule()
+        assert n2.sent == [SHUT] and sched.nodes == [n1]
+        with pytest.raises(KeyError):
+            sched.add_node_collection(Node(), col)  # never added
+
     def test_empty_collection(self) -> None:
         sched, (n,) = scope([], 1)
         assert sched.collection == [] and n.sent == []
@@ -685,6 +702,22 @@ class TestWorkSteal:
         sched, (n,) = steal(col, 1)
         assert sched.remove_node(n) == col[0]
         assert sched.pending == [] and sched.tests_finished
+
+    def test_crash_during_collection_stops_nobody(self) -> None:
+        sched = WorkStealScheduler(3)
+        n1, n2, n3 = Node(), Node(), Node()
+        for node in (n1, n2, n3):
+            sched.add_node(node)
+        sched.add_node_collection(n2, ["a", "b", "c", "d"])
+        assert sched.remove_node(n1) is None  # died while collecting
+        # pytest-xdist shuts n2 and n3 down here: the run would end empty
+        assert n2.sent == n3.sent == []
+        replacement = Node()
+        sched.add_node(replacement)
+        sched.add_node_collection(n3, ["a", "b", "c", "d"])
+        sched.add_node_collection(replacement, ["a", "b", "c", "d"])
+        sched.schedule()
+        assert [n.indices for n in (n2, n3, replacement)] == [[0], [1], [2, 3]]
 
     def test_crash_requeues_and_clears_the_steal(self) -> None:
         col = [f"t.py::test_{i}" for i in range(12)]
