@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import random
+import sys
 import weakref
 from collections import deque
 from collections.abc import Sequence
@@ -889,6 +890,30 @@ class TestSubclasses:
         gc.collect()
         assert ref() is None
 
+    @pytest.mark.parametrize("cls", [ScopeScheduler, WorkStealScheduler])
+    def test_collection_stored_once(self, cls: Any) -> None:
+        sched = cls(16)
+        nodes = [Node() for _ in range(16)]
+        for node in nodes:
+            sched.add_node(node)
+        firsts = []
+        for node in nodes:
+            # distinct string objects per worker, as after decoding
+            col = ["".join(["t.py::", f"test_{i}"]) for i in range(500)]
+            wcol = ListWithRef(col)
+            firsts.append(weakref.ref(wcol))
+            first_item = wcol[0]
+            before = sys.getrefcount(first_item)
+            sched.add_node_collection(node, wcol)
+            after = sys.getrefcount(first_item)
+            # the first one is copied once; the others compared and dropped
+            assert after == before + (1 if node is nodes[0] else 0)
+            del col, wcol, first_item
+        gc.collect()
+        assert all(ref() is None for ref in firsts)  # nobody's list is kept
+        sched.schedule()
+        assert sched.collection == [f"t.py::test_{i}" for i in range(500)]
+
     def test_types_in_module(self) -> None:
         assert issubclass(ScopeScheduler, _core._SchedulerBase)
         assert issubclass(WorkStealScheduler, _core._SchedulerBase)
@@ -899,6 +924,10 @@ class TestSubclasses:
 
 
 _SENTINEL = -1
+
+
+class ListWithRef(list):  # type: ignore[type-arg]
+    """A list that supports weak references."""
 
 
 class SimNode:
