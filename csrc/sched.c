@@ -383,6 +383,224 @@ xc_sched_unregister(xc_sched *self, Py_ssize_t slot)
     return 0;
 }
 
+/* --- helpers of the run-once schedulers (scope, worksteal) -------------- */
+
+/* 1 if `node` had a slot and was removed, else 0 (O(slots); only used on
+ * a path that is otherwise an error). */
+static int
+was_removed(xc_sched *self, PyObject *node)
+{
+    for (Py_ssize_t s = 0; s < self->ledger.nslots; s++) {
+        if (xc_sched_node(self, s) == node &&
+            (xc_ledger_node(&self->ledger, s)->flags & XC_NODE_REMOVED)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int
+xc_sched_accept_collection(xc_sched *self, xc_sched_state *ss,
+                           PyObject *node, PyObject *collection)
+{
+    PyObject *ids = NULL, *base_node = NULL, *base_ids = NULL;
+    PyObject *nodeobj = NULL;
+    Py_ssize_t slot = xc_sched_slot_of(self, node);
+    if (slot < 0) {
+        /* A node let go before its collection came (more nodes than units
+         * at the first schedule()): nothing to do with it. */
+        if (PyErr_ExceptionMatches(PyExc_KeyError) &&
+            was_removed(self, node)) {
+            PyErr_Clear();
+            return 0;
+        }
+        return -1;
+    }
+    if (xc_ledger_node(&self->ledger, slot)->flags &
+        (XC_NODE_HAS_COLLECTION | XC_NODE_IGNORED)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "node already sent its collection");
+        return -1;
+    }
+    if (!(self->scheduled && self->ncollections >= self->numnodes)) {
+        return xc_sched_store_collection(self, slot, collection);
+    }
+    /* A node that joined after scheduling (it replaces a dead one). */
+    base_ids = Py_NewRef(self->base_ids);
+    int same = xc_sched_same_ids(base_ids, collection);
+    if (same < 0) {
+        goto error;
+    }
+    /* The comparison may have run Python code (an item's __eq__). */
+    if (xc_ledger_node(&self->ledger, slot)->flags & XC_NODE_REMOVED) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "node was removed while its collection was compared");
+        goto error;
+    }
+    xc_node_rec *rec = xc_ledger_node(&self->ledger, slot);
+    if (same) {
+        rec->flags |= XC_NODE_HAS_COLLECTION | XC_NODE_LATE;
+        self->ncollections++;
+        Py_DECREF(base_ids);
+        return 0;
+    }
+    rec->flags |= XC_NODE_LATE | XC_NODE_IGNORED;
+    ids = PySequence_List(collection);
+    if (ids == NULL) {
+        goto error;
+    }
+    base_node = Py_NewRef(self->base_node);
+    nodeobj = Py_NewRef(node);
+    if (xc_sched_report_mismatch(self, ss, base_node, nodeobj, base_ids,
+                                 ids) < 0) {
+        goto error;
+    }
+    Py_DECREF(ids);
+    Py_DECREF(base_node);
+    Py_DECREF(base_ids);
+    Py_DECREF(nodeobj);
+    return 0;
+error:
+    Py_XDECREF(ids);
+    Py_XDECREF(base_node);
+    Py_XDECREF(base_ids);
+    Py_XDECREF(nodeobj);
+    return -1;
+}
+
+int
+xc_sched_check_collections(xc_sched *self, xc_sched_state *ss)
+{
+    int same = 1;
+    /* coll_order only grows (by add_node_collection, which a callback
+     * could call): re-read its length every step. */
+    for (Py_ssize_t i = 0; i < xc_ideque_len(&self->coll_order); i++) {
+        Py_ssize_t slot = xc_ideque_get(&self->coll_order, i);
+        if (PyList_GET_ITEM(self->slot_colls, slot) == Py_None) {
+            continue;
+        }
+        same = 0;
+        PyObject *base_node = Py_NewRef(self->base_node);
+        PyObject *base_ids = Py_NewRef(self->base_ids);
+        PyObject *node = Py_NewRef(xc_sched_node(self, slot));
+        PyObject *ids = Py_NewRef(PyList_GET_ITEM(self->slot_colls, slot));
+        int r = xc_sched_report_mismatch(self, ss, base_node, node, base_ids,
+                                         ids);
+        Py_DECREF(base_node);
+        Py_DECREF(base_ids);
+        Py_DECREF(node);
+        Py_DECREF(ids);
+        if (r < 0) {
+            return -1;
+        }
+    }
+    return same;
+}
+
+/* Build self->id2index: nodeid -> index of its first occurrence (like
+ * list.index).  0 / -1. */
+static int
+build_index(xc_sched *self)
+{
+    PyObject *ids = Py_NewRef(self->base_ids);
+    PyObject *map = PyDict_New();
+    if (map == NULL) {
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(ids); i++) {
+        PyObject *index = PyLong_FromSsize_t(i);
+        if (index == NULL) {
+            goto error;
+        }
+        PyObject *key = Py_NewRef(PyList_GET_ITEM(ids, i));
+        PyObject *r = PyDict_SetDefault(map, key, index); /* borrowed */
+        Py_DECREF(key);
+        Py_DECREF(index);
+        if (r == NULL) {
+            goto error;
+        }
+    }
+    Py_DECREF(ids);
+    Py_XSETREF(self->id2index, map);
+    return 0;
+error:
+    Py_DECREF(ids);
+    Py_XDECREF(map);
+    return -1;
+}
+
+Py_ssize_t
+xc_sched_index_of(xc_sched *self, PyObject *item)
+{
+    if (self->base_ids == NULL) {
+        PyErr_Format(PyExc_ValueError, "%R is not in the collection", item);
+        return -1;
+    }
+    if (self->id2index == NULL && build_index(self) < 0) {
+        return -1;
+    }
+    PyObject *map = Py_NewRef(self->id2index);
+    PyObject *found = NULL;
+    Py_ssize_t index = -1;
+    int r = PyDict_GetItemRef(map, item, &found);
+    if (r == 0) {
+        PyErr_Format(PyExc_ValueError, "%R is not in the collection", item);
+    }
+    else if (r > 0) {
+        index = PyLong_AsSsize_t(found);
+        Py_DECREF(found);
+    }
+    Py_DECREF(map);
+    return index;
+}
+
+int
+xc_sched_node_down(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot)
+{
+    PyObject *node = Py_NewRef(xc_sched_node(self, slot));
+    PyObject *v = PyObject_GetAttr(node, ss->str_shutting_down);
+    Py_DECREF(node);
+    if (v == NULL) {
+        return -1;
+    }
+    int r = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return r;
+}
+
+int
+xc_sched_parse_duration(PyObject *arg, double *out)
+{
+    *out = 0.0;
+    if (arg == NULL) {
+        return 0;
+    }
+    double d = PyFloat_AsDouble(arg);
+    if (d == -1.0 && PyErr_Occurred()) {
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+Py_ssize_t
+xc_sched_live_slots(xc_sched *self, Py_ssize_t **out)
+{
+    Py_ssize_t n = 0;
+    Py_ssize_t *live = PyMem_New(Py_ssize_t, (size_t)self->ledger.nslots + 1);
+    if (live == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t s = 0; s < self->ledger.nslots; s++) {
+        if (!(xc_ledger_node(&self->ledger, s)->flags & XC_NODE_REMOVED)) {
+            live[n++] = s;
+        }
+    }
+    *out = live;
+    return n;
+}
+
 /* --- object lifecycle --------------------------------------------------- */
 
 PyObject *
@@ -647,14 +865,14 @@ base_abstract(PyObject *op, PyObject *args, PyObject *kwds)
     (void)args;
     (void)kwds;
     PyErr_SetString(PyExc_NotImplementedError,
-                    "implemented by LoadScheduler and EachScheduler");
+                    "implemented by the concrete scheduler types");
     return NULL;
 }
 
 #define XC_ABSTRACT(name)                                          \
     {name, (PyCFunction)(void (*)(void))base_abstract,             \
      METH_VARARGS | METH_KEYWORDS,                                 \
-     PyDoc_STR("Implemented by LoadScheduler and EachScheduler.")}
+     PyDoc_STR("Implemented by the concrete scheduler types.")}
 
 static PyMethodDef base_methods[] = {
     XC_ABSTRACT("add_node_collection"),
@@ -758,6 +976,8 @@ xc_sched_exec(PyObject *module, xc_state *st)
     XC_INTERN(str_gateway, "gateway");
     XC_INTERN(str_spec, "spec");
     XC_INTERN(str_collection_mismatch, "_collection_mismatch");
+    XC_INTERN(str_send_steal, "send_steal");
+    XC_INTERN(str_split_scope, "_split_scope");
 #undef XC_INTERN
 
     ss->SchedulerBase_Type = xc_add_type(module, &base_spec, NULL);
@@ -773,8 +993,15 @@ xc_sched_exec(PyObject *module, xc_state *st)
     if (ss->LoadScheduler_Type != NULL) {
         ss->EachScheduler_Type = xc_add_type(module, &xc_each_spec, bases);
     }
+    if (ss->EachScheduler_Type != NULL) {
+        ss->ScopeScheduler_Type = xc_add_type(module, &xc_scope_spec, bases);
+    }
+    if (ss->ScopeScheduler_Type != NULL) {
+        ss->WorkStealScheduler_Type =
+            xc_add_type(module, &xc_steal_spec, bases);
+    }
     Py_DECREF(bases);
-    return ss->EachScheduler_Type == NULL ? -1 : 0;
+    return ss->WorkStealScheduler_Type == NULL ? -1 : 0;
 }
 
 int
@@ -784,6 +1011,8 @@ xc_sched_traverse(xc_state *st, visitproc visit, void *arg)
     Py_VISIT(ss->SchedulerBase_Type);
     Py_VISIT(ss->LoadScheduler_Type);
     Py_VISIT(ss->EachScheduler_Type);
+    Py_VISIT(ss->ScopeScheduler_Type);
+    Py_VISIT(ss->WorkStealScheduler_Type);
     return 0;
 }
 
@@ -794,6 +1023,8 @@ xc_sched_clear(xc_state *st)
     Py_CLEAR(ss->SchedulerBase_Type);
     Py_CLEAR(ss->LoadScheduler_Type);
     Py_CLEAR(ss->EachScheduler_Type);
+    Py_CLEAR(ss->ScopeScheduler_Type);
+    Py_CLEAR(ss->WorkStealScheduler_Type);
     Py_CLEAR(ss->str_send_runtest_some);
     Py_CLEAR(ss->str_send_runtest_all);
     Py_CLEAR(ss->str_shutdown);
@@ -801,4 +1032,6 @@ xc_sched_clear(xc_state *st)
     Py_CLEAR(ss->str_gateway);
     Py_CLEAR(ss->str_spec);
     Py_CLEAR(ss->str_collection_mismatch);
+    Py_CLEAR(ss->str_send_steal);
+    Py_CLEAR(ss->str_split_scope);
 }

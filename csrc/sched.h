@@ -1,15 +1,19 @@
-/* sched.h -- scheduler types (sched.c, sched_load.c, sched_each.c). */
+/* sched.h -- scheduler types (sched.c, sched_load.c, sched_each.c,
+ * sched_scope.c, sched_steal.c). */
 #ifndef XDIST_C_SCHED_H
 #define XDIST_C_SCHED_H
 
 #include <Python.h>
 
 #include "ledger.h"
+#include "units.h"
 
 typedef struct {
     PyTypeObject *SchedulerBase_Type;
     PyTypeObject *LoadScheduler_Type;
     PyTypeObject *EachScheduler_Type;
+    PyTypeObject *ScopeScheduler_Type;
+    PyTypeObject *WorkStealScheduler_Type;
     /* Interned names of the node attributes and methods we use. */
     PyObject *str_send_runtest_some;
     PyObject *str_send_runtest_all;
@@ -18,6 +22,8 @@ typedef struct {
     PyObject *str_gateway;
     PyObject *str_spec;
     PyObject *str_collection_mismatch;
+    PyObject *str_send_steal;
+    PyObject *str_split_scope;
 } xc_sched_state;
 
 /* The object layout shared by every scheduler type.
@@ -65,9 +71,12 @@ typedef struct {
 /* METH_* flags of every scheduler method (PEP 573 defining class). */
 #define XC_METH (METH_METHOD | METH_FASTCALL | METH_KEYWORDS)
 
-/* Type specs, defined in sched_load.c / sched_each.c. */
+/* Type specs, defined in sched_load.c / sched_each.c / sched_scope.c /
+ * sched_steal.c. */
 extern PyType_Spec xc_load_spec;
 extern PyType_Spec xc_each_spec;
+extern PyType_Spec xc_scope_spec;
+extern PyType_Spec xc_steal_spec;
 
 struct xc_state;
 
@@ -146,5 +155,43 @@ int xc_sched_complete(xc_sched *self, Py_ssize_t slot, PyObject *arg);
 /* Remove the node in `slot` from the registry (node2slot, ledger).
  * 0 / -1. */
 int xc_sched_unregister(xc_sched *self, Py_ssize_t slot);
+
+/* --- helpers of the schedulers that run each test once (sched_scope.c,
+ * sched_steal.c) ---------------------------------------------------------- */
+
+/* Python: add_node_collection(node, collection) as pytest-xdist's load,
+ * loadscope and worksteal schedulers do it: before scheduling the
+ * collection is stored; afterwards (a node replacing a dead one) it is
+ * compared with the agreed one and the node either accepted (flagged
+ * XC_NODE_LATE) or ignored (XC_NODE_IGNORED, reported through
+ * _collection_mismatch, never given work).  The collection of a node
+ * already removed (let go as surplus before it arrived) is dropped.
+ * 0 / -1 (KeyError for a node never added). */
+int xc_sched_accept_collection(xc_sched *self, xc_sched_state *ss,
+                               PyObject *node, PyObject *collection);
+
+/* Python: the check at the start of the first schedule(): every stored
+ * collection that differs from the base one is reported through
+ * _collection_mismatch, in arrival order.  1 if none differs, 0 if some
+ * did, -1 on error. */
+int xc_sched_check_collections(xc_sched *self, xc_sched_state *ss);
+
+/* Python: self.collection.index(item) -- the first index of nodeid `item`
+ * in the agreed collection (a dict built on first use), or -1 with
+ * ValueError if absent.  O(1) after the first call. */
+Py_ssize_t xc_sched_index_of(xc_sched *self, PyObject *item);
+
+/* Python: bool(node.shutting_down) for the node in `slot`: 1, 0, or -1
+ * on error.  Runs Python code: re-read ledger records afterwards. */
+int xc_sched_node_down(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot);
+
+/* Parse the optional duration argument of mark_test_complete (NULL: not
+ * given, 0.0).  0 / -1 with TypeError. */
+int xc_sched_parse_duration(PyObject *arg, double *out);
+
+/* Python: [slot for slot, node in enumerate(slots) if node is live], in a
+ * new PyMem array stored in *out (free with PyMem_Free); returns the count
+ * or -1. */
+Py_ssize_t xc_sched_live_slots(xc_sched *self, Py_ssize_t **out);
 
 #endif

@@ -309,66 +309,15 @@ load_add_node_collection(PyObject *op, PyTypeObject *cls,
 {
     static const char *const names[] = {"node", "collection"};
     PyObject *argv[2] = {NULL, NULL};
-    PyObject *ids = NULL;
-    PyObject *base_node = NULL, *base_ids = NULL, *node = NULL;
     xc_sched *self = (xc_sched *)op;
     xc_sched_state *ss = xc_sched_state_of(cls);
     if (ss == NULL || xc_sched_check(self) < 0 ||
         xc_parse_args("add_node_collection", args, nargs, kwnames, names, 2,
-                      2, argv) < 0) {
+                      2, argv) < 0 ||
+        xc_sched_accept_collection(self, ss, argv[0], argv[1]) < 0) {
         return NULL;
     }
-    Py_ssize_t slot = xc_sched_slot_of(self, argv[0]);
-    if (slot < 0) {
-        return NULL;
-    }
-    if (xc_ledger_node(&self->ledger, slot)->flags &
-        (XC_NODE_HAS_COLLECTION | XC_NODE_IGNORED)) {
-        PyErr_SetString(PyExc_ValueError,
-                        "node already sent its collection");
-        return NULL;
-    }
-    if (!(self->scheduled && self->ncollections >= self->numnodes)) {
-        if (xc_sched_store_collection(self, slot, argv[1]) < 0) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
-    }
-    /* A node that joined after scheduling (it replaces a dead one). */
-    base_ids = Py_NewRef(self->base_ids);
-    int same = xc_sched_same_ids(base_ids, argv[1]);
-    if (same < 0) {
-        goto error;
-    }
-    xc_node_rec *rec = xc_ledger_node(&self->ledger, slot);
-    if (same) {
-        rec->flags |= XC_NODE_HAS_COLLECTION | XC_NODE_LATE;
-        self->ncollections++;
-        Py_DECREF(base_ids);
-        Py_RETURN_NONE;
-    }
-    rec->flags |= XC_NODE_LATE | XC_NODE_IGNORED;
-    ids = PySequence_List(argv[1]);
-    if (ids == NULL) {
-        goto error;
-    }
-    base_node = Py_NewRef(self->base_node);
-    node = Py_NewRef(argv[0]);
-    if (xc_sched_report_mismatch(self, ss, base_node, node, base_ids, ids) <
-        0) {
-        goto error;
-    }
-    Py_DECREF(ids);
-    Py_DECREF(base_node);
-    Py_DECREF(base_ids);
-    Py_DECREF(node);
     Py_RETURN_NONE;
-error:
-    Py_XDECREF(ids);
-    Py_XDECREF(base_node);
-    Py_XDECREF(base_ids);
-    Py_XDECREF(node);
-    return NULL;
 }
 
 static PyObject *
@@ -396,28 +345,11 @@ load_schedule(PyObject *op, PyTypeObject *cls, PyObject *const *args,
     if (self->base_ids == NULL) {
         Py_RETURN_NONE; /* no collection at all (numnodes == 0) */
     }
-    int differ = 0;
-    for (Py_ssize_t i = 0; i < xc_ideque_len(&self->coll_order); i++) {
-        Py_ssize_t slot = xc_ideque_get(&self->coll_order, i);
-        if (PyList_GET_ITEM(self->slot_colls, slot) == Py_None) {
-            continue;
-        }
-        differ = 1;
-        PyObject *base_node = Py_NewRef(self->base_node);
-        PyObject *base_ids = Py_NewRef(self->base_ids);
-        PyObject *node = Py_NewRef(xc_sched_node(self, slot));
-        PyObject *ids = Py_NewRef(PyList_GET_ITEM(self->slot_colls, slot));
-        int r = xc_sched_report_mismatch(self, ss, base_node, node, base_ids,
-                                         ids);
-        Py_DECREF(base_node);
-        Py_DECREF(base_ids);
-        Py_DECREF(node);
-        Py_DECREF(ids);
-        if (r < 0) {
-            return NULL;
-        }
+    int same = xc_sched_check_collections(self, ss);
+    if (same < 0) {
+        return NULL;
     }
-    if (differ || self->scheduled) {
+    if (!same || self->scheduled) {
         Py_RETURN_NONE;
     }
     if (load_initial(self, ss) < 0) {
@@ -455,61 +387,6 @@ load_mark_test_complete(PyObject *op, PyTypeObject *cls,
     Py_RETURN_NONE;
 }
 
-/* Build self->id2index: nodeid -> index of its first occurrence (like
- * list.index).  0 / -1. */
-static int
-load_build_index(xc_sched *self)
-{
-    PyObject *ids = Py_NewRef(self->base_ids);
-    PyObject *map = PyDict_New();
-    if (map == NULL) {
-        goto error;
-    }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(ids); i++) {
-        PyObject *index = PyLong_FromSsize_t(i);
-        if (index == NULL) {
-            goto error;
-        }
-        PyObject *key = Py_NewRef(PyList_GET_ITEM(ids, i));
-        PyObject *r = PyDict_SetDefault(map, key, index); /* borrowed */
-        Py_DECREF(key);
-        Py_DECREF(index);
-        if (r == NULL) {
-            goto error;
-        }
-    }
-    Py_DECREF(ids);
-    Py_XSETREF(self->id2index, map);
-    return 0;
-error:
-    Py_DECREF(ids);
-    Py_XDECREF(map);
-    return -1;
-}
-
-/* Index of nodeid `item` in the collection, or -1 with ValueError (as
- * list.index raises) if absent.  O(1) after the first call. */
-static Py_ssize_t
-load_index_of(xc_sched *self, PyObject *item)
-{
-    if (self->id2index == NULL && load_build_index(self) < 0) {
-        return -1;
-    }
-    PyObject *map = Py_NewRef(self->id2index);
-    PyObject *found = NULL;
-    Py_ssize_t index = -1;
-    int r = PyDict_GetItemRef(map, item, &found);
-    if (r == 0) {
-        PyErr_Format(PyExc_ValueError, "%R is not in the collection", item);
-    }
-    else if (r > 0) {
-        index = PyLong_AsSsize_t(found);
-        Py_DECREF(found);
-    }
-    Py_DECREF(map);
-    return index;
-}
-
 static PyObject *
 load_mark_test_pending(PyObject *op, PyTypeObject *cls,
                        PyObject *const *args, Py_ssize_t nargs,
@@ -529,7 +406,7 @@ load_mark_test_pending(PyObject *op, PyTypeObject *cls,
                         "mark_test_pending() called before schedule()");
         return NULL;
     }
-    Py_ssize_t index = load_index_of(self, item);
+    Py_ssize_t index = xc_sched_index_of(self, item);
     if (index < 0) {
         return NULL;
     }

@@ -134,9 +134,10 @@ class Pump:
         """Number of queued entries not yet returned by get()."""
 
 # --- sched_*.c -----------------------------------------------------------
-# Both schedulers implement pytest-xdist's scheduling protocol.  They call
+# Every scheduler implements pytest-xdist's scheduling protocol.  They call
 # these methods of the node objects they are given:
 #     node.send_runtest_some(indices: list[int]), node.send_runtest_all(),
+#     node.send_steal(indices: list[int]) (WorkStealScheduler),
 #     node.shutdown(), and read the attribute node.shutting_down (bool).
 # When collections differ they call
 #     self._collection_mismatch(base_node, node, base_ids, ids)
@@ -173,3 +174,41 @@ class LoadScheduler(_SchedulerBase):
 
 class EachScheduler(_SchedulerBase):
     def __init__(self, numnodes: int) -> None: ...
+
+class ScopeScheduler(_SchedulerBase):
+    """Tests grouped into units by scope; each unit runs on one node.
+
+    mode "loadscope": ``nodeid.rsplit("::", 1)[0]``; "loadfile":
+    ``nodeid.split("::", 1)[0]``; "loadgroup": the text after the last "@"
+    if it comes after the last "]", else the whole nodeid.  A subclass may
+    override ``_split_scope``.  A crash queues only the node's unstarted
+    tests again; the crashed test is not re-run."""
+
+    def __init__(
+        self, numnodes: int, mode: str = "loadscope", reorder: bool = True
+    ) -> None:
+        """mode: 'loadscope', 'loadfile' or 'loadgroup' (else ValueError)."""
+    @property
+    def mode(self) -> str: ...
+    @property
+    def reorder(self) -> bool:
+        """Whether units are sent largest first (stable)."""
+    @property
+    def pending_units(self) -> list[list[int]]:
+        """The units not sent yet, in order, each a list of indices."""
+    def _split_scope(self, nodeid: str) -> str:
+        """The unit key of nodeid under this mode; an override may return
+        any hashable."""
+
+class WorkStealScheduler(_SchedulerBase):
+    """Even split up front; idle nodes take the tail half of the longest
+    queue through node.send_steal(), one steal in flight at a time, and the
+    worker's answer comes back through remove_pending_tests_from_node()."""
+
+    def __init__(self, numnodes: int) -> None: ...
+    @property
+    def pending(self) -> list[int]:
+        """Indices not yet sent to any node, in order."""
+    @property
+    def steal_requested_from_node(self) -> Any | None:
+        """The node asked to give tests back that has not answered."""

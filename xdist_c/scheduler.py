@@ -1,23 +1,38 @@
-"""The ``load`` and ``each`` schedulers, as pytest-xdist's DSession uses them.
+"""The schedulers of every ``--dist`` mode, as pytest-xdist's DSession uses them.
 
-The scheduling itself lives in C (``xdist_c._core.LoadScheduler`` and
-``EachScheduler``); these subclasses only add what needs pytest: reading the
-options from the config, and turning a collection mismatch into a log line
-and, when it stops the run, a failed ``CollectReport``.
+The scheduling itself lives in C (``xdist_c._core.LoadScheduler``,
+``EachScheduler``, ``ScopeScheduler`` and ``WorkStealScheduler``); these
+subclasses only add what needs pytest: reading the options from the config,
+and turning a collection mismatch into a log line and, when it stops the run,
+a failed ``CollectReport``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import pytest
 
-from xdist_c._core import EachScheduler, LoadScheduler
+from xdist_c._core import (
+    EachScheduler,
+    LoadScheduler,
+    ScopeScheduler,
+    WorkStealScheduler,
+)
 from xdist_c._spec import parse_tx_spec_config
 from xdist_c.report import report_collection_diff
 
-__all__ = ["SCHEDULERS", "EachScheduling", "LoadScheduling", "Scheduling"]
+__all__ = [
+    "SCHEDULERS",
+    "EachScheduling",
+    "LoadFileScheduling",
+    "LoadGroupScheduling",
+    "LoadScheduling",
+    "LoadScopeScheduling",
+    "Scheduling",
+    "WorkStealingScheduling",
+]
 
 
 class Scheduling(Protocol):
@@ -62,18 +77,16 @@ def _diff(base_node: Any, node: Any, base_ids: list[str], ids: list[str]) -> str
     return report_collection_diff(base_ids, ids, base_node.gateway.id, node.gateway.id)
 
 
-class LoadScheduling(LoadScheduler):
-    """Each test runs once, on whichever worker asks for more."""
+class _ReportsMismatch:
+    """``_collection_mismatch`` for the schedulers that run each test once."""
 
-    def __init__(
-        self, config: pytest.Config, log: Callable[..., None] | None = None
-    ) -> None:
-        super().__init__(
-            len(parse_tx_spec_config(config)),
-            config.getoption("maxschedchunk", None),
-        )
-        self.config = config
-        self.log: Callable[..., None] = _no_log if log is None else log
+    config: pytest.Config
+    log: Callable[..., None]
+
+    if TYPE_CHECKING:  # provided by the C base class
+
+        @property
+        def collection(self) -> list[str] | None: ...
 
     def _collection_mismatch(
         self, base_node: Any, node: Any, base_ids: list[str], ids: list[str]
@@ -91,6 +104,66 @@ class LoadScheduling(LoadScheduler):
             node.gateway.id, "failed", longrepr=msg, result=[]
         )
         self.config.hook.pytest_collectreport(report=report)
+
+
+class LoadScheduling(_ReportsMismatch, LoadScheduler):
+    """Each test runs once, on whichever worker asks for more."""
+
+    def __init__(
+        self, config: pytest.Config, log: Callable[..., None] | None = None
+    ) -> None:
+        super().__init__(
+            len(parse_tx_spec_config(config)),
+            config.getoption("maxschedchunk", None),
+        )
+        self.config = config
+        self.log: Callable[..., None] = _no_log if log is None else log
+
+
+class LoadScopeScheduling(_ReportsMismatch, ScopeScheduler):
+    """Tests of one class (methods) or module (functions) run on one worker.
+
+    The unit is ``nodeid.rsplit("::", 1)[0]``; a subclass may override
+    ``_split_scope(nodeid)`` to group differently, as with pytest-xdist.
+    """
+
+    _mode: ClassVar[str] = "loadscope"
+
+    def __init__(
+        self, config: pytest.Config, log: Callable[..., None] | None = None
+    ) -> None:
+        super().__init__(
+            len(parse_tx_spec_config(config)),
+            self._mode,
+            bool(config.getoption("loadscopereorder", True)),
+        )
+        self.config = config
+        self.log: Callable[..., None] = _no_log if log is None else log
+
+
+class LoadFileScheduling(LoadScopeScheduling):
+    """Tests of one file run on one worker."""
+
+    _mode = "loadfile"
+
+
+class LoadGroupScheduling(LoadScopeScheduling):
+    """Tests marked ``xdist_group(name)`` run on one worker; the others are
+    spread one by one, as with ``load``."""
+
+    _mode = "loadgroup"
+
+
+class WorkStealingScheduling(_ReportsMismatch, WorkStealScheduler):
+    """The suite is split evenly up front; a worker that runs short takes
+    half of the queue of the busiest one."""
+
+    def __init__(
+        self, config: pytest.Config, log: Callable[..., None] | None = None
+    ) -> None:
+        super().__init__(len(parse_tx_spec_config(config)))
+        self.config = config
+        self.log: Callable[..., None] = _no_log if log is None else log
 
 
 class EachScheduling(EachScheduler):
@@ -118,4 +191,8 @@ class EachScheduling(EachScheduler):
 SCHEDULERS: dict[str, Callable[..., Scheduling]] = {
     "each": EachScheduling,
     "load": LoadScheduling,
+    "loadfile": LoadFileScheduling,
+    "loadgroup": LoadGroupScheduling,
+    "loadscope": LoadScopeScheduling,
+    "worksteal": WorkStealingScheduling,
 }

@@ -190,7 +190,7 @@ class WorkerInteractor:
                 name = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
                 names.add(str(name))
             if names:
-                item._nodeid = f"{item.nodeid}@{'_'.join(sorted(names))}"
+                _set_nodeid(item, f"{item.nodeid}@{'_'.join(sorted(names))}")
 
     @pytest.hookimpl
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -275,6 +275,18 @@ class WorkerInteractor:
                 "location": location,
             },
         )
+
+
+def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
+    """Give ``item`` another nodeid.  pytest 9.2 derives ``nodeid`` from a
+    structured ``_id`` (whose parse keeps the exact string); before that it
+    was the ``_nodeid`` attribute."""
+    if hasattr(item, "_id"):
+        from _pytest.nodeid import coerce_node_id  # type: ignore[import-not-found,unused-ignore]
+
+        item._id = coerce_node_id(nodeid)
+    else:
+        item._nodeid = nodeid  # type: ignore[attr-defined]
 
 
 def _encodable(value: object) -> bool:

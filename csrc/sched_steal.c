@@ -1,0 +1,691 @@
+/* sched_steal.c -- WorkStealScheduler: the suite is split evenly up front
+ * and rebalanced by taking queued tests back from the busiest node
+ * (pytest-xdist's `--dist worksteal`).
+ *
+ * Python equivalent (`pending` lists are deques of indices):
+ *
+ *     class WorkStealScheduler(_SchedulerBase):
+ *         def __init__(self, numnodes): ...
+ *         steal_requested_from_node = None   # one steal in flight at most
+ *
+ *         def schedule(self):
+ *             if self.collection is not None:      # a node joined later
+ *                 self._check_schedule(); return
+ *             if any collection differs: report each; return
+ *             self.collection = self._base_ids
+ *             self.pending = deque(range(len(self.collection)))
+ *             if self.collection: self._check_schedule()
+ *
+ *         def _check_schedule(self):
+ *             if self.collection is None: return   # not distributed yet
+ *             up = [n for n in self.nodes if not n.shutting_down]
+ *             idle = [n for n in up if len(n_pending) < 2]
+ *             if not idle: return
+ *             if self.pending:                     # split evenly
+ *                 for i, node in enumerate(idle):
+ *                     self._send(node, len(self.pending) // (len(idle) - i))
+ *                 idle = [n for n in up if len(n_pending) < 2]
+ *                 if not idle: return
+ *             if self.steal_requested_from_node is not None: return
+ *             victim = max(up, key=lambda n: len(n_pending), default=None)
+ *             k = 0 if victim is None else min(len(v_pending) // 2,
+ *                                              max(0, len(v_pending) - 2))
+ *             if k == 0:                           # nothing left to share
+ *                 for node in idle: node.shutdown()
+ *                 return
+ *             victim.send_steal(list(v_pending)[-k:])   # the tail half
+ *             self.steal_requested_from_node = victim
+ *
+ *         def remove_pending_tests_from_node(self, node, indices):
+ *             # the worker's answer ("unscheduled"): the tests it gave
+ *             # back, all of those asked for or none
+ *             assert node is self.steal_requested_from_node
+ *             self.steal_requested_from_node = None
+ *             given = Counter(indices) & Counter(n_pending)  # multisets
+ *             remove given from n_pending (last occurrences)
+ *             self.pending.extend(i for i in indices if taken from given)
+ *             self._check_schedule()
+ *
+ *         def mark_test_complete(self, node, item_index, duration=0):
+ *             n_pending.remove(item_index)          # O(1): it is in front
+ *             self._check_schedule()
+ *
+ *         def mark_test_pending(self, item):
+ *             self.pending.appendleft(self.collection.index(item))
+ *             self._check_schedule()
+ *
+ *         def remove_node(self, node):
+ *             pending = n_pending of node; forget node
+ *             crashed = self.collection[pending.popleft()] if pending \
+ *                 else None
+ *             self.pending.extend(pending)
+ *             if self.steal_requested_from_node is node:
+ *                 self.steal_requested_from_node = None
+ *             self._check_schedule()
+ *             return crashed
+ *
+ * _check_schedule() is O(nodes) on every event, as in pytest-xdist, but
+ * reads node.shutting_down only when some node is short of work (pytest-
+ * xdist reads it for every node on every event).  Everything else is O(1)
+ * amortized per test, plus the tests sent or stolen.
+ *
+ * Differences from pytest-xdist, on purpose: an index given back that was
+ * not pending on the node is ignored (pytest-xdist would queue it and run
+ * it twice); a node whose late collection differs gets no work; nothing
+ * is rebalanced before the first distribution (pytest-xdist shuts every
+ * idle node down when a node dies during collection).
+ */
+#include "xdist_core.h"
+
+typedef struct {
+    xc_sched base;
+    Py_ssize_t steal_slot; /* the node asked to give tests back, or -1 */
+    Py_ssize_t *mark;      /* scratch, a count per test (remove_pending_
+                              tests_from_node); all zero between calls */
+    Py_ssize_t nmark;
+} xc_steal;
+
+static inline Py_ssize_t
+ssize_min(Py_ssize_t a, Py_ssize_t b)
+{
+    return a < b ? a : b;
+}
+
+/* May the node in `slot` be given work at all? */
+static inline int
+steal_usable(xc_steal *self, Py_ssize_t slot)
+{
+    return !(xc_ledger_node(&self->base.ledger, slot)->flags &
+             (XC_NODE_REMOVED | XC_NODE_IGNORED));
+}
+
+static inline Py_ssize_t
+steal_npending(xc_steal *self, Py_ssize_t slot)
+{
+    return xc_ideque_len(&xc_ledger_node(&self->base.ledger, slot)->pending);
+}
+
+/* Python: self._send(node, num) -- move pending[:num] to the node and call
+ * node.send_runtest_some(those) if there are any.  0 / -1. */
+static int
+steal_send(xc_steal *self, xc_sched_state *ss, Py_ssize_t slot,
+           Py_ssize_t num)
+{
+    Py_ssize_t count =
+        ssize_min(num, xc_ideque_len(&self->base.ledger.pending));
+    if (count <= 0 || !steal_usable(self, slot)) {
+        return 0;
+    }
+    Py_ssize_t moved = xc_ledger_send(&self->base.ledger, slot, count);
+    if (moved < 0) {
+        return -1;
+    }
+    return xc_sched_send_some(&self->base, ss, slot, moved);
+}
+
+/* Python: node.send_steal(list(n_pending)[-num:]).  0 / -1. */
+static int
+steal_request(xc_steal *self, xc_sched_state *ss, Py_ssize_t slot,
+              Py_ssize_t num)
+{
+    const xc_ideque *pending =
+        &xc_ledger_node(&self->base.ledger, slot)->pending;
+    PyObject *indices =
+        xc_sched_ideque_list(pending, xc_ideque_len(pending) - num);
+    if (indices == NULL) {
+        return -1;
+    }
+    PyObject *node = Py_NewRef(xc_sched_node(&self->base, slot));
+    PyObject *res =
+        PyObject_CallMethodOneArg(node, ss->str_send_steal, indices);
+    Py_DECREF(node);
+    Py_DECREF(indices);
+    if (res == NULL) {
+        return -1;
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
+/* Fill idle[] with the slots of up[0:nup] still live and holding fewer
+ * than 2 tests; returns how many. */
+static Py_ssize_t
+steal_idle(xc_steal *self, const Py_ssize_t *up, Py_ssize_t nup,
+           Py_ssize_t *idle)
+{
+    Py_ssize_t nidle = 0;
+    for (Py_ssize_t i = 0; i < nup; i++) {
+        if (steal_usable(self, up[i]) && steal_npending(self, up[i]) < 2) {
+            idle[nidle++] = up[i];
+        }
+    }
+    return nidle;
+}
+
+/* Python: self._check_schedule().  0 / -1. */
+static int
+steal_check(xc_steal *self, xc_sched_state *ss)
+{
+    Py_ssize_t *up = NULL, *idle = NULL;
+    Py_ssize_t nslots = self->base.ledger.nslots;
+    int short_of_work = 0;
+    if (!self->base.scheduled) {
+        /* Before the first distribution every node is idle and nothing is
+         * pending: pytest-xdist would shut them all down here when a node
+         * dies during collection, and the run would end with nothing
+         * run. */
+        return 0;
+    }
+    for (Py_ssize_t s = 0; s < nslots && !short_of_work; s++) {
+        short_of_work = steal_usable(self, s) && steal_npending(self, s) < 2;
+    }
+    if (!short_of_work) {
+        return 0; /* no node is idle, whichever are shutting down */
+    }
+    up = PyMem_New(Py_ssize_t, (size_t)nslots + 1);
+    idle = PyMem_New(Py_ssize_t, (size_t)nslots + 1);
+    if (up == NULL || idle == NULL) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    Py_ssize_t nup = 0;
+    for (Py_ssize_t s = 0; s < nslots; s++) {
+        if (!steal_usable(self, s)) {
+            continue;
+        }
+        int down = xc_sched_node_down(&self->base, ss, s);
+        if (down < 0) {
+            goto error;
+        }
+        if (!down) {
+            up[nup++] = s;
+        }
+    }
+    Py_ssize_t nidle = steal_idle(self, up, nup, idle);
+    if (nidle == 0) {
+        goto done;
+    }
+    if (xc_ideque_len(&self->base.ledger.pending) > 0) {
+        for (Py_ssize_t i = 0; i < nidle; i++) {
+            Py_ssize_t num =
+                xc_ideque_len(&self->base.ledger.pending) / (nidle - i);
+            if (steal_send(self, ss, idle[i], num) < 0) {
+                goto error;
+            }
+        }
+        nidle = steal_idle(self, up, nup, idle);
+        if (nidle == 0) {
+            goto done;
+        }
+    }
+    if (self->steal_slot >= 0) {
+        goto done; /* one steal at a time */
+    }
+    Py_ssize_t victim = -1, vlen = -1;
+    for (Py_ssize_t i = 0; i < nup; i++) {
+        if (steal_usable(self, up[i]) && steal_npending(self, up[i]) > vlen) {
+            victim = up[i];
+            vlen = steal_npending(self, up[i]);
+        }
+    }
+    Py_ssize_t num = 0;
+    if (victim >= 0) {
+        num = ssize_min(vlen / 2, vlen - 2 > 0 ? vlen - 2 : 0);
+    }
+    if (num == 0) {
+        /* Nothing worth taking: let the idle nodes finish and stop. */
+        for (Py_ssize_t i = 0; i < nidle; i++) {
+            if (steal_usable(self, idle[i]) &&
+                xc_sched_shutdown_node(&self->base, ss, idle[i]) < 0) {
+                goto error;
+            }
+        }
+        goto done;
+    }
+    if (steal_request(self, ss, victim, num) < 0) {
+        goto error;
+    }
+    self->steal_slot = victim;
+done:
+    PyMem_Free(up);
+    PyMem_Free(idle);
+    return 0;
+error:
+    PyMem_Free(up);
+    PyMem_Free(idle);
+    return -1;
+}
+
+/* --- the type ----------------------------------------------------------- */
+
+static PyObject *
+steal_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    (void)args;
+    (void)kwds;
+    xc_steal *self = (xc_steal *)xc_sched_alloc(type);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->steal_slot = -1;
+    self->mark = NULL;
+    self->nmark = 0;
+    return (PyObject *)self;
+}
+
+static void
+steal_dealloc(PyObject *op)
+{
+    xc_steal *self = (xc_steal *)op;
+    PyObject_GC_UnTrack(op);
+    PyMem_Free(self->mark);
+    self->mark = NULL;
+    xc_sched_dealloc(op); /* untracking twice is harmless */
+}
+
+static int
+steal_init(PyObject *op, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"numnodes", NULL};
+    xc_steal *self = (xc_steal *)op;
+    Py_ssize_t numnodes;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "n:WorkStealScheduler",
+                                     kwlist, &numnodes)) {
+        return -1;
+    }
+    if (numnodes < 0) {
+        PyErr_SetString(PyExc_ValueError, "numnodes must be >= 0");
+        return -1;
+    }
+    self->base.numnodes = numnodes;
+    return 0;
+}
+
+static PyObject *
+steal_add_node_collection(PyObject *op, PyTypeObject *cls,
+                          PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames)
+{
+    static const char *const names[] = {"node", "collection"};
+    PyObject *argv[2] = {NULL, NULL};
+    xc_sched *self = (xc_sched *)op;
+    xc_sched_state *ss = xc_sched_state_of(cls);
+    if (ss == NULL || xc_sched_check(self) < 0 ||
+        xc_parse_args("add_node_collection", args, nargs, kwnames, names, 2,
+                      2, argv) < 0 ||
+        xc_sched_accept_collection(self, ss, argv[0], argv[1]) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+steal_schedule(PyObject *op, PyTypeObject *cls, PyObject *const *args,
+               Py_ssize_t nargs, PyObject *kwnames)
+{
+    xc_steal *self = (xc_steal *)op;
+    xc_sched *base = &self->base;
+    xc_sched_state *ss = xc_sched_state_of(cls);
+    if (ss == NULL || xc_sched_check(base) < 0 ||
+        xc_parse_args("schedule", args, nargs, kwnames, NULL, 0, 0, NULL) <
+            0) {
+        return NULL;
+    }
+    if (base->ncollections < base->numnodes) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "schedule() called before collection completed");
+        return NULL;
+    }
+    if (base->scheduled) {
+        if (steal_check(self, ss) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    if (base->base_ids == NULL) {
+        Py_RETURN_NONE; /* no collection at all (numnodes == 0) */
+    }
+    int same = xc_sched_check_collections(base, ss);
+    if (same < 0) {
+        return NULL;
+    }
+    if (!same || base->scheduled) {
+        Py_RETURN_NONE; /* nothing is run; or a callback scheduled */
+    }
+    Py_ssize_t n = PyList_GET_SIZE(base->base_ids);
+    Py_ssize_t *mark = PyMem_Calloc((size_t)n + 1, sizeof(Py_ssize_t));
+    if (mark == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    xc_ideque_clear(&base->ledger.pending);
+    if (xc_ideque_append_range(&base->ledger.pending, 0, n) < 0) {
+        PyMem_Free(mark);
+        return NULL;
+    }
+    PyMem_Free(self->mark);
+    self->mark = mark;
+    self->nmark = n;
+    base->scheduled = 1;
+    if (n > 0 && steal_check(self, ss) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+steal_mark_test_complete(PyObject *op, PyTypeObject *cls,
+                         PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames)
+{
+    static const char *const names[] = {"node", "item_index", "duration"};
+    PyObject *argv[3] = {NULL, NULL, NULL};
+    xc_steal *self = (xc_steal *)op;
+    xc_sched_state *ss = xc_sched_state_of(cls);
+    double duration;
+    if (ss == NULL || xc_sched_check(&self->base) < 0 ||
+        xc_parse_args("mark_test_complete", args, nargs, kwnames, names, 2, 3,
+                      argv) < 0 ||
+        xc_sched_parse_duration(argv[2], &duration) < 0) {
+        return NULL;
+    }
+    Py_ssize_t slot = xc_sched_slot_of(&self->base, argv[0]);
+    if (slot < 0 || xc_sched_complete(&self->base, slot, argv[1]) < 0 ||
+        steal_check(self, ss) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+steal_mark_test_pending(PyObject *op, PyTypeObject *cls,
+                        PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames)
+{
+    static const char *const names[] = {"item"};
+    PyObject *item = NULL;
+    xc_steal *self = (xc_steal *)op;
+    xc_sched_state *ss = xc_sched_state_of(cls);
+    if (ss == NULL || xc_sched_check(&self->base) < 0 ||
+        xc_parse_args("mark_test_pending", args, nargs, kwnames, names, 1, 1,
+                      &item) < 0) {
+        return NULL;
+    }
+    if (!self->base.scheduled) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "mark_test_pending() called before schedule()");
+        return NULL;
+    }
+    Py_ssize_t index = xc_sched_index_of(&self->base, item);
+    if (index < 0 ||
+        xc_ideque_push_front(&self->base.ledger.pending, index) < 0 ||
+        steal_check(self, ss) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+steal_remove_pending_tests_from_node(PyObject *op, PyTypeObject *cls,
+                                     PyObject *const *args, Py_ssize_t nargs,
+                                     PyObject *kwnames)
+{
+    static const char *const names[] = {"node", "indices"};
+    PyObject *argv[2] = {NULL, NULL};
+    PyObject *seq = NULL;
+    Py_ssize_t *given = NULL;
+    xc_steal *self = (xc_steal *)op;
+    xc_sched *base = &self->base;
+    xc_sched_state *ss = xc_sched_state_of(cls);
+    if (ss == NULL || xc_sched_check(base) < 0 ||
+        xc_parse_args("remove_pending_tests_from_node", args, nargs,
+                      kwnames, names, 2, 2, argv) < 0) {
+        return NULL;
+    }
+    Py_ssize_t slot = xc_sched_slot_of(base, argv[0]);
+    if (slot < 0) {
+        return NULL;
+    }
+    if (self->steal_slot != slot) {
+        PyErr_SetString(PyExc_ValueError,
+                        "no steal was requested from this node");
+        return NULL;
+    }
+    seq = PySequence_Fast(argv[1], "indices must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t m = PySequence_Fast_GET_SIZE(seq);
+    given = PyMem_New(Py_ssize_t, (size_t)m + 1);
+    if (given == NULL) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    for (Py_ssize_t k = 0; k < m; k++) {
+        /* An int's __index__ runs no user code, but a subclass's may:
+         * nothing below depends on state read before this loop. */
+        Py_ssize_t v = PyNumber_AsSsize_t(PySequence_Fast_GET_ITEM(seq, k),
+                                          PyExc_OverflowError);
+        if (v == -1 && PyErr_Occurred()) {
+            goto error;
+        }
+        if (v < 0 || v >= self->nmark) {
+            PyErr_Format(PyExc_IndexError,
+                         "index %zd is outside the collection", v);
+            goto error;
+        }
+        given[k] = v;
+    }
+    Py_CLEAR(seq);
+    if (self->steal_slot != slot ||
+        (xc_ledger_node(&base->ledger, slot)->flags & XC_NODE_REMOVED)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "no steal was requested from this node");
+        goto error;
+    }
+    if (xc_ideque_reserve(&base->ledger.pending, m) < 0) {
+        goto error;
+    }
+    /* From here on nothing can fail before _check_schedule().  The answer
+     * is a multiset: an index queued twice on the node (after
+     * mark_test_pending) and given back twice leaves twice. */
+    self->steal_slot = -1;
+    Py_ssize_t *mark = self->mark;
+    for (Py_ssize_t k = 0; k < m; k++) {
+        mark[given[k]]++; /* asked back */
+    }
+    /* One pass over the node's queue, from the back (a steal takes the
+     * tail; the worker's current and next tests are not in its queue any
+     * more), keeps the rest in order. */
+    xc_ideque *pending = &xc_ledger_node(&base->ledger, slot)->pending;
+    Py_ssize_t len = xc_ideque_len(pending);
+    for (Py_ssize_t r = 0; r < len; r++) {
+        Py_ssize_t t = xc_ideque_pop_back(pending);
+        if (mark[t] > 0) {
+            mark[t]--; /* taken */
+        }
+        else {
+            (void)xc_ideque_push_front(pending, t); /* room: just popped */
+        }
+    }
+    /* What is still counted was not pending there: drop those entries
+     * (the last ones of each index), so nothing runs twice, and queue
+     * the rest in the order given. */
+    for (Py_ssize_t k = m - 1; k >= 0; k--) {
+        if (mark[given[k]] > 0) {
+            mark[given[k]]--;
+            given[k] = -1;
+        }
+    }
+    for (Py_ssize_t k = 0; k < m; k++) {
+        if (given[k] >= 0) {
+            (void)xc_ideque_push_back(&base->ledger.pending, given[k]);
+        }
+    }
+    PyMem_Free(given);
+    if (steal_check(self, ss) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+error:
+    Py_XDECREF(seq);
+    PyMem_Free(given);
+    return NULL;
+}
+
+static PyObject *
+steal_remove_node(PyObject *op, PyTypeObject *cls, PyObject *const *args,
+                  Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"node"};
+    PyObject *node = NULL;
+    PyObject *crashed = NULL;
+    xc_steal *self = (xc_steal *)op;
+    xc_sched *base = &self->base;
+    xc_sched_state *ss = xc_sched_state_of(cls);
+    if (ss == NULL || xc_sched_check(base) < 0 ||
+        xc_parse_args("remove_node", args, nargs, kwnames, names, 1, 1,
+                      &node) < 0) {
+        return NULL;
+    }
+    Py_ssize_t slot = xc_sched_slot_of(base, node);
+    if (slot < 0 || xc_sched_unregister(base, slot) < 0) {
+        return NULL;
+    }
+    xc_ideque *pending = &xc_ledger_node(&base->ledger, slot)->pending;
+    if (xc_ideque_len(pending) > 0) {
+        /* The first pending test is the one that was running. */
+        crashed = xc_sched_coll_item(base->scheduled ? base->base_ids : NULL,
+                                     xc_ideque_get(pending, 0));
+        if (crashed == NULL) {
+            return NULL;
+        }
+        (void)xc_ideque_pop_front(pending);
+        if (xc_ideque_extend(&base->ledger.pending, pending) < 0) {
+            Py_DECREF(crashed);
+            return NULL;
+        }
+    }
+    xc_ideque_free(pending);
+    if (self->steal_slot == slot) {
+        self->steal_slot = -1; /* a dead node will not answer */
+    }
+    if (steal_check(self, ss) < 0) {
+        Py_XDECREF(crashed);
+        return NULL;
+    }
+    if (crashed == NULL) {
+        Py_RETURN_NONE;
+    }
+    return crashed;
+}
+
+static PyMethodDef steal_methods[] = {
+    {"add_node_collection",
+     (PyCFunction)(void (*)(void))steal_add_node_collection, XC_METH,
+     PyDoc_STR("add_node_collection($self, node, collection)\n--\n\n"
+               "Record the ids a node collected.")},
+    {"schedule", (PyCFunction)(void (*)(void))steal_schedule, XC_METH,
+     PyDoc_STR("schedule($self)\n--\n\n"
+               "Split the tests evenly over the nodes once all collections\n"
+               "are in; later calls rebalance.")},
+    {"mark_test_complete",
+     (PyCFunction)(void (*)(void))steal_mark_test_complete, XC_METH,
+     PyDoc_STR("mark_test_complete($self, node, item_index, "
+               "duration=0)\n--\n\n"
+               "The node finished a test; rebalance if a node runs short.")},
+    {"mark_test_pending",
+     (PyCFunction)(void (*)(void))steal_mark_test_pending, XC_METH,
+     PyDoc_STR("mark_test_pending($self, item)\n--\n\n"
+               "Queue nodeid item again, first in line.")},
+    {"remove_pending_tests_from_node",
+     (PyCFunction)(void (*)(void))steal_remove_pending_tests_from_node,
+     XC_METH,
+     PyDoc_STR("remove_pending_tests_from_node($self, node, indices)\n--\n\n"
+               "The node's answer to a steal: the indices it gave back\n"
+               "(all of those asked for, or none).")},
+    {"remove_node", (PyCFunction)(void (*)(void))steal_remove_node, XC_METH,
+     PyDoc_STR("remove_node($self, node)\n--\n\n"
+               "Forget a node; requeue its unfinished tests and return the\n"
+               "nodeid that was running when it went down, or None.")},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyObject *
+steal_get_collection(PyObject *op, void *closure)
+{
+    (void)closure;
+    xc_sched *self = (xc_sched *)op;
+    if (self->scheduled && self->base_ids != NULL) {
+        return Py_NewRef(self->base_ids);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+steal_get_pending(PyObject *op, void *closure)
+{
+    (void)closure;
+    xc_sched *self = (xc_sched *)op;
+    return xc_sched_ideque_list(&self->ledger.pending, 0);
+}
+
+static PyObject *
+steal_get_tests_finished(PyObject *op, void *closure)
+{
+    (void)closure;
+    xc_steal *self = (xc_steal *)op;
+    int finished = self->base.ncollections >= self->base.numnodes &&
+                   xc_ideque_len(&self->base.ledger.pending) == 0 &&
+                   self->steal_slot < 0 &&
+                   !xc_ledger_any_node_has(&self->base.ledger, 2);
+    return PyBool_FromLong(finished);
+}
+
+static PyObject *
+steal_get_requested(PyObject *op, void *closure)
+{
+    (void)closure;
+    xc_steal *self = (xc_steal *)op;
+    if (self->steal_slot < 0 || self->base.slots == NULL) {
+        Py_RETURN_NONE;
+    }
+    return Py_NewRef(xc_sched_node(&self->base, self->steal_slot));
+}
+
+static PyGetSetDef steal_getset[] = {
+    {"collection", steal_get_collection, NULL,
+     PyDoc_STR("The agreed list of nodeids, or None before schedule()."),
+     NULL},
+    {"pending", steal_get_pending, NULL,
+     PyDoc_STR("Indices not yet sent to any node, in order."), NULL},
+    {"tests_finished", steal_get_tests_finished, NULL,
+     PyDoc_STR("True when nothing waits, no steal is in flight and every\n"
+               "node has at most the test it is running left."),
+     NULL},
+    {"steal_requested_from_node", steal_get_requested, NULL,
+     PyDoc_STR("The node a steal was sent to and has not answered, or "
+               "None."),
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot steal_slots[] = {
+    {Py_tp_doc, (void *)PyDoc_STR("WorkStealScheduler(numnodes)\n--\n\n"
+                                  "pytest-xdist's `worksteal` scheduling.")},
+    {Py_tp_new, steal_new},
+    {Py_tp_init, steal_init},
+    {Py_tp_dealloc, steal_dealloc},
+    {Py_tp_traverse, xc_sched_traverse_obj},
+    {Py_tp_clear, xc_sched_clear_obj},
+    {Py_tp_methods, steal_methods},
+    {Py_tp_getset, steal_getset},
+    {0, NULL},
+};
+
+PyType_Spec xc_steal_spec = {
+    .name = "xdist_c._core.WorkStealScheduler",
+    .basicsize = sizeof(xc_steal),
+    .flags = XC_SCHED_FLAGS,
+    .slots = steal_slots,
+};
