@@ -22,9 +22,11 @@ import pytest
 from xdist_c import _core
 from xdist_c.scheduler import SCHEDULERS
 from xdist_c.scheduler import Scheduling
+from xdist_c.workermanage import STDERR_DRAIN_WAIT
 from xdist_c.workermanage import NodeManager
 from xdist_c.workermanage import Producer
 from xdist_c.workermanage import WorkerController
+from xdist_c.workermanage import WorkerStartError
 
 # How long a stop waits for workers before killing them.
 INTERRUPT_EXIT_TIMEOUT = 2.0
@@ -97,7 +99,12 @@ class DSession:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.nodemanager = NodeManager(self.config)
-        nodes = self.nodemanager.setup_nodes(self.pump, self._assign_slot)
+        try:
+            nodes = self.nodemanager.setup_nodes(self.pump, self._assign_slot)
+        except WorkerStartError as e:
+            # pytest_sessionfinish will not run: stop what did start.
+            self.nodemanager.teardown_nodes(INTERRUPT_EXIT_TIMEOUT)
+            pytest.exit(str(e), pytest.ExitCode.INTERNAL_ERROR)
         self._active_nodes.update(nodes)
         self._session = session
 
@@ -290,13 +297,17 @@ class DSession:
         error: object = node.channel._getremoteerror()
         if not error or isinstance(error, EOFError):
             error = "Not properly terminated"
+            # The process is gone (or going): say how it ended.
+            node.crash_cause = node.exit_cause()
         self.worker_errordown(node, error)
 
     def worker_badframe(self, node: WorkerController, message: str) -> None:
         if node._down:
             return
         node.kill()
-        self.worker_errordown(node, f"sent malformed data: {message}")
+        error = f"sent malformed data: {message}"
+        node.crash_cause = error
+        self.worker_errordown(node, error)
 
     def worker_errordown(self, node: WorkerController, error: object) -> None:
         """A worker died (or was stopped for misbehaving)."""
@@ -333,7 +344,11 @@ class DSession:
         spec = node.gateway.spec
         spec.id = None
         assert self.nodemanager is not None
-        clone = self.nodemanager.setup_node(spec, self.pump, self._assign_slot)
+        try:
+            clone = self.nodemanager.setup_node(spec, self.pump, self._assign_slot)
+        except WorkerStartError as e:
+            self._interrupted = True
+            pytest.exit(str(e), pytest.ExitCode.INTERNAL_ERROR)
         self._active_nodes.add(clone)
         return clone
 
@@ -354,6 +369,14 @@ class DSession:
     def handle_crashitem(self, nodeid: str, worker: WorkerController) -> None:
         fspath = nodeid.split("::")[0]
         msg = f"worker {worker.gateway.id!r} crashed while running {nodeid!r}"
+        # How it died and its last words, when known.
+        cause = getattr(worker, "crash_cause", None)
+        if cause:
+            msg += f" ({cause})"
+        get_tail = getattr(worker, "stderr_tail", None)
+        tail = get_tail(STDERR_DRAIN_WAIT if cause else 0.0) if get_tail else ""
+        if tail:
+            msg += f"\n\nlast stderr lines of worker {worker.gateway.id!r}:\n{tail}"
         rep = pytest.TestReport(
             nodeid=nodeid,
             location=(fspath, None, fspath),
@@ -476,7 +499,11 @@ class TerminalDistReporter:
     @pytest.hookimpl
     def pytest_testnodedown(self, node: WorkerController, error: object) -> None:
         if error:
-            self.write_line(f"[{node.gateway.id}] node down: {error}")
+            line = f"[{node.gateway.id}] node down: {error}"
+            cause = getattr(node, "crash_cause", None)
+            if cause and cause not in line:
+                line += f" ({cause})"
+            self.write_line(line)
 
 
 def get_default_max_worker_restart(config: pytest.Config) -> int | None:
