@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import Enum
 from enum import auto
+import os
+import signal
 import sys
+import threading
 from typing import Any
 from typing import Callable
 import warnings
@@ -30,6 +33,10 @@ from xdist_c.workermanage import WorkerStartError
 
 # How long a stop waits for workers before killing them.
 INTERRUPT_EXIT_TIMEOUT = 2.0
+# ... and after how long those still running get a SIGINT.
+INTERRUPT_WORKERS_AFTER = 0.5
+# On SIGTERM: how long workers get to exit after their own SIGTERM.
+SIGTERM_WORKER_GRACE = 1.0
 
 
 class Interrupted(KeyboardInterrupt):
@@ -99,11 +106,13 @@ class DSession:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.nodemanager = NodeManager(self.config)
+        self._install_sigterm_handler()
         try:
             nodes = self.nodemanager.setup_nodes(self.pump, self._assign_slot)
         except WorkerStartError as e:
             # pytest_sessionfinish will not run: stop what did start.
             self.nodemanager.teardown_nodes(INTERRUPT_EXIT_TIMEOUT)
+            self._restore_sigterm_handler()
             pytest.exit(str(e), pytest.ExitCode.INTERNAL_ERROR)
         self._active_nodes.update(nodes)
         self._session = session
@@ -112,7 +121,11 @@ class DSession:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         nm = self.nodemanager
         if nm is not None:
-            nm.teardown_nodes(INTERRUPT_EXIT_TIMEOUT if self._interrupted else None)
+            if self._interrupted:
+                nm.teardown_nodes(INTERRUPT_EXIT_TIMEOUT, interrupt_after=INTERRUPT_WORKERS_AFTER)
+            else:
+                nm.teardown_nodes()
+        self._restore_sigterm_handler()
         if self._internal_error and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             # pytest-xdist exits 0 here; a run that hit an internal error
             # in a worker must not look green.
@@ -339,6 +352,35 @@ class DSession:
         self._active_nodes.discard(node)
 
     # ---------------------------------------------------------------- helpers
+
+    def _install_sigterm_handler(self) -> None:
+        """While workers run, SIGTERM (by default fatal at once, with or
+        without xdist) first stops the workers, which would otherwise keep
+        running their current test for a while after the controller died."""
+        self._sigterm_installed = False
+        if sys.platform == "win32" or threading.current_thread() is not threading.main_thread():
+            return
+        try:
+            if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+                return  # someone else handles it: leave it to them
+            signal.signal(signal.SIGTERM, self._on_sigterm)
+        except (ValueError, OSError):  # pragma: no cover - not the main interpreter
+            return
+        self._sigterm_installed = True
+
+    def _restore_sigterm_handler(self) -> None:
+        if getattr(self, "_sigterm_installed", False):
+            self._sigterm_installed = False
+            if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def _on_sigterm(self, signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if self.nodemanager is not None:
+            self.nodemanager.kill_workers(signal.SIGTERM, SIGTERM_WORKER_GRACE)
+        # Then end as pytest does without xdist: killed by the signal.
+        os.kill(os.getpid(), signal.SIGTERM)
+        os._exit(128 + signal.SIGTERM)  # pragma: no cover - not reached
 
     def _clone_node(self, node: WorkerController) -> WorkerController:
         spec = node.gateway.spec

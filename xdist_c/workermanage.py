@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 import uuid
 
@@ -197,6 +198,15 @@ def stderr_tail(io: Any, wait: float = 0.0) -> str:
     return "" if tee is None else tee.tail(wait)
 
 
+def _signal_popens(popens: Sequence[subprocess.Popen[bytes]], sig: int) -> None:
+    for popen in popens:
+        try:
+            if popen.poll() is None:
+                popen.send_signal(sig)
+        except OSError:  # pragma: no cover - gone meanwhile
+            pass
+
+
 class WorkerStartError(Exception):
     """A worker process could not be started or died before connecting."""
 
@@ -294,8 +304,48 @@ class NodeManager:
         node.setup(pump, slot_of(node))
         return node
 
-    def teardown_nodes(self, timeout: float | None = None) -> None:
-        self.group.terminate(self.EXIT_TIMEOUT if timeout is None else timeout)
+    def teardown_nodes(self, timeout: float | None = None, *, interrupt_after: float | None = None) -> None:
+        """Ask every gateway to exit; kill those still there after
+        ``timeout`` seconds.  With ``interrupt_after``, worker processes
+        still running after that many seconds get a SIGINT first, so a test
+        that would run on ends with a KeyboardInterrupt and the worker's
+        fixtures are torn down (used when the controller was interrupted:
+        workers that shared its Ctrl-C have finished by then)."""
+        timeout = self.EXIT_TIMEOUT if timeout is None else timeout
+        timer = None
+        if interrupt_after is not None and interrupt_after < timeout and sys.platform != "win32":
+            popens = self._local_popens()
+            timer = threading.Timer(interrupt_after, _signal_popens, (popens, signal.SIGINT))
+            timer.daemon = True
+            timer.start()
+        try:
+            self.group.terminate(timeout)
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _local_popens(self) -> list[subprocess.Popen[bytes]]:
+        """The processes of this group's local gateways (popen, ssh)."""
+        gateways = list(self.group) + list(getattr(self.group, "_gateways_to_join", ()))
+        popens = (getattr(getattr(gw, "_io", None), "popen", None) for gw in gateways)
+        return [popen for popen in popens if popen is not None]
+
+    def kill_workers(self, sig: int, grace: float) -> None:
+        """Send ``sig`` to every local gateway process, then SIGKILL those
+        still running after ``grace`` seconds (no execnet round trips: this
+        runs from a signal handler)."""
+        popens = self._local_popens()
+        _signal_popens(popens, sig)
+        deadline = time.monotonic() + grace
+        for popen in popens:
+            try:
+                popen.wait(max(deadline - time.monotonic(), 0.0))
+            except subprocess.TimeoutExpired:
+                try:
+                    popen.kill()
+                    popen.wait(1.0)
+                except (OSError, subprocess.TimeoutExpired):  # pragma: no cover
+                    pass
 
 
 class WorkerController:
