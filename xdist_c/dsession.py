@@ -176,6 +176,12 @@ class DSession:
         assert sched is not None
         for slot, kind, payload in events:
             node = self._slots[slot]
+            if node._down:
+                # Whatever a worker sent after it was declared down (it was
+                # killed for sending malformed data, its finish was already
+                # handled) is not trusted: its tests are reported as crashed
+                # or run elsewhere.
+                continue
             handler = self._handlers.get(kind)
             if handler is None:  # a command kind, sent the wrong way
                 self.worker_badframe(node, f"unexpected event kind {kind}")
