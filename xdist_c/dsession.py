@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import Enum
 from enum import auto
+import os
+import signal
 import sys
+import threading
 from typing import Any
 from typing import Callable
 import warnings
@@ -23,12 +26,18 @@ from xdist_c import _core
 from xdist_c._fastpath import only_pytest_implements
 from xdist_c.scheduler import SCHEDULERS
 from xdist_c.scheduler import Scheduling
+from xdist_c.workermanage import STDERR_DRAIN_WAIT
 from xdist_c.workermanage import NodeManager
 from xdist_c.workermanage import Producer
 from xdist_c.workermanage import WorkerController
+from xdist_c.workermanage import WorkerStartError
 
 # How long a stop waits for workers before killing them.
 INTERRUPT_EXIT_TIMEOUT = 2.0
+# ... and after how long those still running get a SIGINT.
+INTERRUPT_WORKERS_AFTER = 0.5
+# On SIGTERM: how long workers get to exit after their own SIGTERM.
+SIGTERM_WORKER_GRACE = 1.0
 
 
 class Interrupted(KeyboardInterrupt):
@@ -100,7 +109,14 @@ class DSession:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.nodemanager = NodeManager(self.config)
-        nodes = self.nodemanager.setup_nodes(self.pump, self._assign_slot)
+        self._install_sigterm_handler()
+        try:
+            nodes = self.nodemanager.setup_nodes(self.pump, self._assign_slot)
+        except WorkerStartError as e:
+            # pytest_sessionfinish will not run: stop what did start.
+            self.nodemanager.teardown_nodes(INTERRUPT_EXIT_TIMEOUT)
+            self._restore_sigterm_handler()
+            pytest.exit(str(e), pytest.ExitCode.INTERNAL_ERROR)
         self._active_nodes.update(nodes)
         self._session = session
 
@@ -108,7 +124,11 @@ class DSession:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         nm = self.nodemanager
         if nm is not None:
-            nm.teardown_nodes(INTERRUPT_EXIT_TIMEOUT if self._interrupted else None)
+            if self._interrupted:
+                nm.teardown_nodes(INTERRUPT_EXIT_TIMEOUT, interrupt_after=INTERRUPT_WORKERS_AFTER)
+            else:
+                nm.teardown_nodes()
+        self._restore_sigterm_handler()
         if self._internal_error and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             # pytest-xdist exits 0 here; a run that hit an internal error
             # in a worker must not look green.
@@ -159,6 +179,12 @@ class DSession:
         assert sched is not None
         for slot, kind, payload in events:
             node = self._slots[slot]
+            if node._down:
+                # Whatever a worker sent after it was declared down (it was
+                # killed for sending malformed data, its finish was already
+                # handled) is not trusted: its tests are reported as crashed
+                # or run elsewhere.
+                continue
             handler = self._handlers.get(kind)
             if handler is None:  # a command kind, sent the wrong way
                 self.worker_badframe(node, f"unexpected event kind {kind}")
@@ -299,13 +325,17 @@ class DSession:
         error: object = node.channel._getremoteerror()
         if not error or isinstance(error, EOFError):
             error = "Not properly terminated"
+            # The process is gone (or going): say how it ended.
+            node.crash_cause = node.exit_cause()
         self.worker_errordown(node, error)
 
     def worker_badframe(self, node: WorkerController, message: str) -> None:
         if node._down:
             return
         node.kill()
-        self.worker_errordown(node, f"sent malformed data: {message}")
+        error = f"sent malformed data: {message}"
+        node.crash_cause = error
+        self.worker_errordown(node, error)
 
     def worker_errordown(self, node: WorkerController, error: object) -> None:
         """A worker died (or was stopped for misbehaving)."""
@@ -338,11 +368,44 @@ class DSession:
 
     # ---------------------------------------------------------------- helpers
 
+    def _install_sigterm_handler(self) -> None:
+        """While workers run, SIGTERM (by default fatal at once, with or
+        without xdist) first stops the workers, which would otherwise keep
+        running their current test for a while after the controller died."""
+        self._sigterm_installed = False
+        if sys.platform == "win32" or threading.current_thread() is not threading.main_thread():
+            return
+        try:
+            if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+                return  # someone else handles it: leave it to them
+            signal.signal(signal.SIGTERM, self._on_sigterm)
+        except (ValueError, OSError):  # pragma: no cover - not the main interpreter
+            return
+        self._sigterm_installed = True
+
+    def _restore_sigterm_handler(self) -> None:
+        if getattr(self, "_sigterm_installed", False):
+            self._sigterm_installed = False
+            if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def _on_sigterm(self, signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if self.nodemanager is not None:
+            self.nodemanager.kill_workers(signal.SIGTERM, SIGTERM_WORKER_GRACE)
+        # Then end as pytest does without xdist: killed by the signal.
+        os.kill(os.getpid(), signal.SIGTERM)
+        os._exit(128 + signal.SIGTERM)  # pragma: no cover - not reached
+
     def _clone_node(self, node: WorkerController) -> WorkerController:
         spec = node.gateway.spec
         spec.id = None
         assert self.nodemanager is not None
-        clone = self.nodemanager.setup_node(spec, self.pump, self._assign_slot)
+        try:
+            clone = self.nodemanager.setup_node(spec, self.pump, self._assign_slot)
+        except WorkerStartError as e:
+            self._interrupted = True
+            pytest.exit(str(e), pytest.ExitCode.INTERNAL_ERROR)
         self._active_nodes.add(clone)
         return clone
 
@@ -363,6 +426,14 @@ class DSession:
     def handle_crashitem(self, nodeid: str, worker: WorkerController) -> None:
         fspath = nodeid.split("::")[0]
         msg = f"worker {worker.gateway.id!r} crashed while running {nodeid!r}"
+        # How it died and its last words, when known.
+        cause = getattr(worker, "crash_cause", None)
+        if cause:
+            msg += f" ({cause})"
+        get_tail = getattr(worker, "stderr_tail", None)
+        tail = get_tail(STDERR_DRAIN_WAIT if cause else 0.0) if get_tail else ""
+        if tail:
+            msg += f"\n\nlast stderr lines of worker {worker.gateway.id!r}:\n{tail}"
         rep = pytest.TestReport(
             nodeid=nodeid,
             location=(fspath, None, fspath),
@@ -485,7 +556,11 @@ class TerminalDistReporter:
     @pytest.hookimpl
     def pytest_testnodedown(self, node: WorkerController, error: object) -> None:
         if error:
-            self.write_line(f"[{node.gateway.id}] node down: {error}")
+            line = f"[{node.gateway.id}] node down: {error}"
+            cause = getattr(node, "crash_cause", None)
+            if cause and cause not in line:
+                line += f" ({cause})"
+            self.write_line(line)
 
 
 def get_default_max_worker_restart(config: pytest.Config) -> int | None:

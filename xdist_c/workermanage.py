@@ -14,13 +14,18 @@ from concurrent.futures import ThreadPoolExecutor
 import os
 from pathlib import Path
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
+import time
 from typing import Any
 import uuid
 
 import execnet
+from execnet import gateway_io
+from execnet.gateway_base import Popen2IO
 from execnet.gateway_bootstrap import HostNotFound
 import pytest
 
@@ -34,6 +39,190 @@ _COMMANDS = {
     "steal": _core.CMD_STEAL,
     "shutdown": _core.CMD_SHUTDOWN,
 }
+
+
+# --------------------------------------------------------- worker stderr
+#
+# popen workers used to inherit the controller's stderr.  Now their stderr is
+# a pipe read by one thread per worker, which copies everything at once to
+# (a duplicate of) the controller's stderr -- so users see it live, as
+# before -- and keeps the last STDERR_TAIL_BYTES for crash reports.  A pipe
+# read from outside the worker keeps all a worker wrote, however it died.
+
+STDERR_TAIL_BYTES = 4096
+STDERR_TAIL_LINES = 20
+# How much is kept to pick those lines from.
+_STDERR_KEEP_BYTES = 64 * 1024
+# After a worker's channel closed: how long to wait for its process to
+# exit, and then for the rest of its stderr.
+EXIT_STATUS_WAIT = 2.0
+STDERR_DRAIN_WAIT = 1.0
+
+_capture = threading.local()
+
+
+class StderrTee:
+    """Copies a worker's stderr pipe to ``out_fd`` and keeps its tail."""
+
+    def __init__(self, pipe: Any, out_fd: int) -> None:
+        self._pipe = pipe
+        self._out_fd = out_fd
+        self._tail = bytearray()
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        thread = threading.Thread(target=self._run, name="xdist_c-stderr", daemon=True)
+        thread.start()
+
+    def _run(self) -> None:
+        fd = self._pipe.fileno()
+        try:
+            while True:
+                try:
+                    chunk = os.read(fd, 65536)
+                except InterruptedError:  # pragma: no cover - PEP 475 retries
+                    continue
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                with self._lock:
+                    self._tail += chunk
+                    if len(self._tail) > 2 * _STDERR_KEEP_BYTES:
+                        del self._tail[:-_STDERR_KEEP_BYTES]
+                self._write_out(chunk)
+        finally:
+            for close in (self._pipe.close, lambda: os.close(self._out_fd)):
+                try:
+                    close()
+                except OSError:
+                    pass
+            self._done.set()
+
+    def _write_out(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self._out_fd, view) :]
+            except InterruptedError:  # pragma: no cover
+                continue
+            except OSError:
+                return  # the controller's stderr is gone; keep the tail only
+
+    def tail(self, wait: float = 0.0) -> str:
+        """What the worker wrote last, after waiting up to ``wait`` seconds
+        for the pipe to reach end of file: see :func:`summarize_stderr`."""
+        if wait > 0:
+            self._done.wait(wait)
+        with self._lock:
+            data = bytes(self._tail[-_STDERR_KEEP_BYTES:])
+        return summarize_stderr(data)
+
+
+def summarize_stderr(data: bytes) -> str:
+    """At most STDERR_TAIL_LINES lines / STDERR_TAIL_BYTES bytes of the end
+    of a worker's stderr.  A Python fatal error (faulthandler's dump, whose
+    innermost frames come first) is shown from the lines just before it,
+    with the crashing thread's frames rather than the other threads'."""
+    lines = data.decode("utf-8", "backslashreplace").splitlines()
+    fatal = [i for i, line in enumerate(lines) if line.startswith("Fatal Python error:")]
+    if fatal:
+        at = fatal[-1]
+        context = [line for line in lines[max(at - 3, 0) : at] if line.strip()]
+        rest = lines[at + 1 :]
+        current = next((i for i, line in enumerate(rest) if line.startswith("Current thread")), None)
+        if current is not None:
+            rest = ["", *rest[current:]]
+        lines = [*context, lines[at], *rest][:STDERR_TAIL_LINES]
+    else:
+        lines = lines[-STDERR_TAIL_LINES:]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and len("\n".join(lines).encode("utf-8", "backslashreplace")) > STDERR_TAIL_BYTES:
+        lines.pop(0 if not fatal else -1)
+    return "\n".join(lines)
+
+
+class _StderrCapturingIO(gateway_io.Popen2IOMaster):
+    """execnet's popen IO, with the worker's stderr on a :class:`StderrTee`."""
+
+    def __init__(self, args: list[str], execmodel: Any) -> None:
+        pipe = subprocess.PIPE
+        self.popen = p = execmodel.subprocess.Popen(args, stdout=pipe, stdin=pipe, stderr=pipe)
+        Popen2IO.__init__(self, p.stdin, p.stdout, execmodel=execmodel)
+        self.stderr_tee = StderrTee(p.stderr, os.dup(2))
+
+
+_original_create_io = gateway_io.create_io
+
+
+def _create_io(spec: execnet.XSpec, *args: Any, **kwargs: Any) -> Any:
+    """``gateway_io.create_io``, capturing stderr for the popen gateways
+    :meth:`NodeManager._makegateway` creates (the others are left alone)."""
+    ios = getattr(_capture, "ios", None)
+    if ios is None or not spec.popen:
+        return _original_create_io(spec, *args, **kwargs)
+    execmodel = kwargs["execmodel"] if "execmodel" in kwargs else args[0]
+    io = _StderrCapturingIO(gateway_io.popen_args(spec), execmodel)
+    ios.append(io)
+    return io
+
+
+if hasattr(gateway_io, "popen_args"):  # pragma: no branch
+    gateway_io.create_io = _create_io
+
+
+def describe_returncode(returncode: int) -> str:
+    """``exit code 1`` / ``killed by signal SIGSEGV``."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = str(-returncode)
+        return f"killed by signal {name}"
+    return f"exit code {returncode}"
+
+
+def process_exit_cause(io: Any, wait: float) -> str | None:
+    """How the process behind a gateway's ``io`` ended (waiting up to
+    ``wait`` seconds for it), or None if unknown or still running."""
+    popen = getattr(io, "popen", None)
+    if popen is None:
+        return None
+    try:
+        returncode = popen.wait(wait)
+    except (subprocess.TimeoutExpired, OSError):
+        return None
+    return None if returncode is None else describe_returncode(returncode)
+
+
+def stderr_tail(io: Any, wait: float = 0.0) -> str:
+    tee = getattr(io, "stderr_tee", None)
+    return "" if tee is None else tee.tail(wait)
+
+
+def _signal_popens(popens: Sequence[subprocess.Popen[bytes]], sig: int) -> None:
+    for popen in popens:
+        try:
+            if popen.poll() is None:
+                popen.send_signal(sig)
+        except OSError:  # pragma: no cover - gone meanwhile
+            pass
+
+
+class WorkerStartError(Exception):
+    """A worker process could not be started or died before connecting."""
+
+    def __init__(self, spec: execnet.XSpec, io: Any, error: BaseException) -> None:
+        cause = process_exit_cause(io, EXIT_STATUS_WAIT) if io is not None else None
+        what = cause or f"{type(error).__name__}: {error}"
+        text = str(spec).replace("execmodel=main_thread_only//", "", 1)
+        msg = f"could not start worker {spec.id} ({text}): {what}"
+        tail = stderr_tail(io, STDERR_DRAIN_WAIT) if io is not None else ""
+        if tail:
+            msg += f"\nlast stderr lines of worker {spec.id}:\n{tail}"
+        super().__init__(msg)
 
 
 class Producer:
@@ -180,21 +369,30 @@ class NodeManager:
         return derived
 
     def _makegateway(self, spec: execnet.XSpec) -> execnet.Gateway:
-        if is_local(spec):
-            gateway = self.group.makegateway(spec)
-        else:
-            try:
-                if spec.socket and spec.python and not spec.via:
-                    spec = self._via_socket_proxy(spec)
+        ios: list[Any] = []
+        _capture.ios = ios
+        try:
+            if is_local(spec):
                 gateway = self.group.makegateway(spec)
-            except (OSError, EOFError, HostNotFound) as exc:
-                detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                raise pytest.UsageError(
-                    f"could not start worker {spec.id} (--tx {describe_spec(spec)}): {detail}"
-                ) from exc
-        # One round trip, cached: later _rinfo() calls (pytest-cov, the
-        # terminal) must not need the worker's busy main thread.
-        gateway._rinfo()
+            else:
+                try:
+                    if spec.socket and spec.python and not spec.via:
+                        spec = self._via_socket_proxy(spec)
+                    gateway = self.group.makegateway(spec)
+                except (OSError, EOFError, HostNotFound) as exc:
+                    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                    raise pytest.UsageError(
+                        f"could not start worker {spec.id} (--tx {describe_spec(spec)}): {detail}"
+                    ) from exc
+            # One round trip, cached: later _rinfo() calls (pytest-cov, the
+            # terminal) must not need the worker's busy main thread.
+            gateway._rinfo()
+        except pytest.UsageError:
+            raise
+        except Exception as e:
+            raise WorkerStartError(spec, ios[-1] if ios else None, e) from e
+        finally:
+            _capture.ios = None
         if not is_local(spec):
             _check_remote(gateway)
         return gateway
@@ -226,13 +424,51 @@ class NodeManager:
         node.setup(pump, slot_of(node))
         return node
 
-    def teardown_nodes(self, timeout: float | None = None) -> None:
+    def teardown_nodes(self, timeout: float | None = None, *, interrupt_after: float | None = None) -> None:
+        """Ask every gateway to exit; kill those still there after
+        ``timeout`` seconds.  With ``interrupt_after``, worker processes
+        still running after that many seconds get a SIGINT first, so a test
+        that would run on ends with a KeyboardInterrupt and the worker's
+        fixtures are torn down (used when the controller was interrupted:
+        workers that shared its Ctrl-C have finished by then)."""
+        timeout = self.EXIT_TIMEOUT if timeout is None else timeout
+        timer = None
+        if interrupt_after is not None and interrupt_after < timeout and sys.platform != "win32":
+            popens = self._local_popens()
+            timer = threading.Timer(interrupt_after, _signal_popens, (popens, signal.SIGINT))
+            timer.daemon = True
+            timer.start()
         try:
-            self.group.terminate(self.EXIT_TIMEOUT if timeout is None else timeout)
+            self.group.terminate(timeout)
         finally:
+            if timer is not None:
+                timer.cancel()
             if self._pipedir is not None:
                 shutil.rmtree(self._pipedir, ignore_errors=True)
                 self._pipedir = None
+
+    def _local_popens(self) -> list[subprocess.Popen[bytes]]:
+        """The processes of this group's local gateways (popen, ssh)."""
+        gateways = list(self.group) + list(getattr(self.group, "_gateways_to_join", ()))
+        popens = (getattr(getattr(gw, "_io", None), "popen", None) for gw in gateways)
+        return [popen for popen in popens if popen is not None]
+
+    def kill_workers(self, sig: int, grace: float) -> None:
+        """Send ``sig`` to every local gateway process, then SIGKILL those
+        still running after ``grace`` seconds (no execnet round trips: this
+        runs from a signal handler)."""
+        popens = self._local_popens()
+        _signal_popens(popens, sig)
+        deadline = time.monotonic() + grace
+        for popen in popens:
+            try:
+                popen.wait(max(deadline - time.monotonic(), 0.0))
+            except subprocess.TimeoutExpired:
+                try:
+                    popen.kill()
+                    popen.wait(1.0)
+                except (OSError, subprocess.TimeoutExpired):  # pragma: no cover
+                    pass
 
 
 class WorkerController:
@@ -252,6 +488,9 @@ class WorkerController:
             "mainargv": sys.argv,
         }
         self._down = False
+        # How the worker died ("exit code 1", "killed by signal SIGSEGV",
+        # ...), set by the session when its channel closes unexpectedly.
+        self.crash_cause: str | None = None
         self._shutdown_sent = False
         self.slot = -1
         self.log = Producer(f"workerctl-{gateway.id}", enabled=config.option.debug)
@@ -312,6 +551,15 @@ class WorkerController:
             except OSError:
                 pass
             self._shutdown_sent = True
+
+    def exit_cause(self, wait: float = EXIT_STATUS_WAIT) -> str | None:
+        """``exit code N`` / ``killed by signal SIG...`` once the worker
+        process is gone (waits up to ``wait`` seconds); None if unknown."""
+        return process_exit_cause(getattr(self.gateway, "_io", None), wait)
+
+    def stderr_tail(self, wait: float = STDERR_DRAIN_WAIT) -> str:
+        """The last lines the worker wrote to stderr ("" if not captured)."""
+        return stderr_tail(getattr(self.gateway, "_io", None), wait)
 
     def kill(self) -> None:
         """Stop the worker process at once (it misbehaved)."""

@@ -1,0 +1,260 @@
+"""Worker crashes: every kind, everywhere, in every mode, at every restart cap.
+
+One subprocess run covers several crash cases: a *plan* maps worker ids to
+``(kind, where)``.  The two original workers, gw0 and gw1, crash at the first
+point of the named kind they reach (``session`` = the teardown of a
+session-scoped fixture, i.e. after their last test), so both always crash
+whatever the scheduling; a replacement worker, gw2, crashes while importing
+the test modules, which every worker does.  The controller records every
+report it gets (``reports.jsonl``), so the checks are exact:
+
+* each crash is reported once, on the test that was running, naming the
+  worker, its exit status or signal and the last lines of its stderr;
+* every other test is reported at most once per copy (exactly once when the
+  run is allowed to finish), with all three phases from one worker;
+* the node-down, replacement and restart-cap lines and the exit code are as
+  in pytest-xdist; the run ends well within the timeout.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+import json
+import re
+import textwrap
+from typing import Any
+
+import pytest
+
+from xdist_c.scheduler import SCHEDULERS
+
+MODES = sorted(SCHEDULERS)
+KINDS = ["exit", "segv", "kill", "abort"]
+PER_TEST = ["setup", "call", "teardown", "session"]
+CAUSE = {
+    "exit": "exit code 1",
+    "segv": "killed by signal SIGSEGV",
+    "kill": "killed by signal SIGKILL",
+    "abort": "killed by signal SIGABRT",
+}
+# faulthandler's header, shown at the top of the stderr tail.
+FATAL = {"segv": "Fatal Python error: Segmentation fault", "abort": "Fatal Python error: Aborted"}
+RUN_TIMEOUT = 90
+
+Plan = dict[str, tuple[str, str]]
+
+
+def _plans(restart: str) -> list[Plan]:
+    """Crash plans covering every (kind, where) once for this restart cap."""
+    cases = [(kind, where) for where in PER_TEST for kind in KINDS]
+    half = len(cases) // 2
+    plans: list[Plan] = [{"gw0": cases[i], "gw1": cases[i + half]} for i in range(half)]
+    if restart == "0":
+        # No replacement worker ever starts: import crashes need their own
+        # runs, in the original workers.
+        plans += [
+            {"gw0": ("exit", "import"), "gw1": ("segv", "import")},
+            {"gw0": ("kill", "import"), "gw1": ("abort", "import")},
+        ]
+    else:
+        for plan, kind in zip(plans, KINDS):
+            plan["gw2"] = (kind, "import")
+    return plans
+
+
+def _cases() -> list[Any]:
+    params = []
+    for mode in MODES:
+        for restart in ("0", "1", "default"):
+            for plan in _plans(restart):
+                desc = ",".join(f"{w}={k}@{where}" for w, (k, where) in sorted(plan.items()))
+                params.append(pytest.param(mode, restart, plan, id=f"{mode}-restart={restart}-{desc}"))
+    return params
+
+
+CRASHKIT = """
+    import ctypes, json, os, signal, sys
+
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "plan.json")) as f:
+        PLAN = json.load(f)
+    WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+    MINE = PLAN.get(WORKER)
+    CONFIG = None
+
+    def crash(kind):
+        # A marker on the worker's real stderr (past pytest's capturing),
+        # which must show in the crash report's stderr tail.
+        capman = CONFIG.pluginmanager.getplugin("capturemanager") if CONFIG else None
+        if capman is not None:
+            with capman.global_and_fixture_disabled():
+                sys.stderr.write(f"xc-crash {WORKER} {kind}\\n")
+                sys.stderr.flush()
+        else:
+            os.write(2, f"xc-crash {WORKER} {kind}\\n".encode())
+        if kind == "exit":
+            os._exit(1)
+        elif kind == "segv":
+            ctypes.string_at(0)
+        elif kind == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif kind == "abort":
+            os.abort()
+        raise AssertionError(kind)
+
+    def maybe(where):
+        if MINE and MINE[1] == where:
+            crash(MINE[0])
+"""
+
+CONFTEST = """
+    import json, os
+    import pytest
+    import crashkit
+
+    def pytest_configure(config):
+        crashkit.CONFIG = config
+
+    @pytest.fixture(scope="session", autouse=True)
+    def _session_fixture():
+        yield
+        crashkit.maybe("session")
+
+    @pytest.fixture(autouse=True)
+    def _function_fixture():
+        crashkit.maybe("setup")
+        yield
+        crashkit.maybe("teardown")
+
+    def pytest_runtest_logreport(report):
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            return
+        node = getattr(report, "node", None)
+        record = {
+            "nodeid": report.nodeid,
+            "when": report.when,
+            "outcome": report.outcome,
+            "worker": node.gateway.id if node is not None else None,
+            "longrepr": str(report.longrepr) if report.when == "???" else None,
+        }
+        with open("reports.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\\n")
+"""
+
+TEST_MODULE = """
+    import crashkit
+    crashkit.maybe("import")
+    import pytest
+
+    @pytest.mark.parametrize("i", range(4))
+    def test_t(i):
+        crashkit.maybe("call")
+"""
+
+
+def make_suite(pytester: pytest.Pytester, plan: Plan) -> list[str]:
+    """The crash suite (three modules of four tests); returns the node ids."""
+    pytester.makepyfile(crashkit=textwrap.dedent(CRASHKIT))
+    pytester.makeconftest(textwrap.dedent(CONFTEST))
+    (pytester.path / "plan.json").write_text(json.dumps(plan))
+    names = ["test_m1", "test_m2", "test_m3"]
+    pytester.makepyfile(**{name: textwrap.dedent(TEST_MODULE) for name in names})
+    return [f"{name}.py::test_t[{i}]" for name in names for i in range(4)]
+
+
+def read_reports(pytester: pytest.Pytester) -> list[dict[str, Any]]:
+    path = pytester.path / "reports.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def check_reports(
+    reports: list[dict[str, Any]], nodeids: list[str], *, copies: int, complete: bool
+) -> dict[str, dict[str, Any]]:
+    """Each (test, worker) pair has a full set of phases or one crash report;
+    each test ran at most ``copies`` times (exactly, when ``complete``).
+    Returns the crash reports by worker."""
+    phases: dict[tuple[str, str], list[str]] = defaultdict(list)
+    crashes: dict[str, dict[str, Any]] = {}
+    for rep in reports:
+        assert rep["nodeid"] in nodeids, rep
+        phases[rep["nodeid"], rep["worker"]].append(rep["when"])
+        if rep["when"] == "???":
+            assert rep["outcome"] == "failed"
+            assert rep["worker"] not in crashes, (rep, crashes)
+            crashes[rep["worker"]] = rep
+        else:
+            assert rep["outcome"] == "passed", rep
+    for key, whens in phases.items():
+        assert sorted(whens) in (["???"], ["call", "setup", "teardown"]), (key, whens)
+    per_test = defaultdict(int)
+    for nodeid, _ in phases:
+        per_test[nodeid] += 1
+    for nodeid in nodeids:
+        if complete:
+            assert per_test[nodeid] == copies, (nodeid, per_test[nodeid])
+        else:
+            assert per_test[nodeid] <= copies, (nodeid, per_test[nodeid])
+    return crashes
+
+
+@pytest.mark.parametrize(("mode", "restart", "plan"), _cases())
+def test_crash_matrix(pytester: pytest.Pytester, mode: str, restart: str, plan: Plan) -> None:
+    nodeids = make_suite(pytester, plan)
+    args = ["-n", "2", "--dist", mode, "-p", "no:cacheprovider"]
+    if restart != "default":
+        args += ["--max-worker-restart", restart]
+    result = pytester.runpytest_subprocess(*args, timeout=RUN_TIMEOUT)
+    out = result.stdout.str()
+    err = result.stderr.str()
+
+    crashing = dict(plan)
+    if restart == "0":
+        crashing.pop("gw2", None)
+    per_test_crashes = {w: kw for w, kw in crashing.items() if kw[1] != "import"}
+
+    copies = 2 if mode == "each" else 1
+    crashes = check_reports(read_reports(pytester), nodeids, copies=copies, complete=restart == "default")
+
+    # Crash reports: one per worker that died in a test, on the test it ran.
+    assert set(crashes) == set(per_test_crashes), (crashes, out)
+    for worker, (kind, _where) in per_test_crashes.items():
+        rep = crashes[worker]
+        head = f"worker '{worker}' crashed while running '{rep['nodeid']}' ({CAUSE[kind]})"
+        longrepr = rep["longrepr"]
+        assert longrepr.startswith(head + "\n"), longrepr
+        tail = longrepr.split(f"last stderr lines of worker '{worker}':\n", 1)[1]
+        assert f"xc-crash {worker} {kind}" in tail, longrepr
+        if kind in FATAL:
+            assert FATAL[kind] in tail, longrepr
+        assert len(tail.splitlines()) <= 20 and len(tail.encode()) <= 4096
+        assert head in out  # shown in the failures section
+
+    # Every crash: the node-down line says how the process ended, and the
+    # worker's stderr reached the user's stderr live.
+    for worker, (kind, _where) in crashing.items():
+        assert f"[{worker}] node down: Not properly terminated ({CAUSE[kind]})" in out, out
+        assert f"xc-crash {worker} {kind}" in err, err
+    assert out.count("node down:") == len(crashing), out
+
+    # The restart cap.
+    replaced = re.findall(r"^replacing crashed worker (gw\d+)$", out, re.M)
+    if restart == "0":
+        assert not replaced, out
+        for worker in crashing:
+            assert f"worker {worker} crashed and worker restarting disabled" in out
+        result.stdout.fnmatch_lines(["*= xdist: worker gw* crashed and worker restarting disabled =*"])
+    elif restart == "1":
+        assert len(replaced) == 1, out
+        result.stdout.fnmatch_lines(["maximum crashed workers reached: 1", "*= xdist: maximum crashed workers reached: 1 =*"])
+    else:
+        assert sorted(replaced) == sorted(crashing), out
+        assert "maximum crashed workers" not in out
+
+    # Exit code: a crash report is a failed test; without one nothing ran.
+    if per_test_crashes:
+        assert result.ret == 1, out
+        result.stdout.fnmatch_lines([f"*= {len(per_test_crashes)} failed*"])
+    else:
+        assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED, out
+        result.stdout.fnmatch_lines(["*no tests ran*"])
