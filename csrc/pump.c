@@ -46,8 +46,9 @@
  * to a FIFO, and get() polls every stream (and a wake-up pipe that feeders
  * poke) with the GIL released, so no Python runs per frame in any thread
  * and execnet's receiver threads stay idle.  A stream is read to its end
- * before that slot's EV_CLOSED is handed out: whatever a worker wrote
- * before it died or finished is delivered first.
+ * before that slot's EV_CLOSED (or an EV_BADFRAME from its channel) is
+ * handed out: whatever a worker wrote before it died, finished or
+ * misbehaved is delivered first.
  *
  * As in CPython's SimpleQueue (Modules/_queuemodule.c) the queue itself is
  * a plain-C ring buffer protected by the GIL; the PyThread lock is used
@@ -781,13 +782,21 @@ Pump_get(PumpObject *self, PyObject *const *args, Py_ssize_t nargs,
                     PyObject *msg = take_error_message();
                     r = -1;
                     if (msg != NULL) {
-                        r = append_event(out, e.slot, XC_EV_BADFRAME, msg);
+                        /* the worker is done for: first what its pipe
+                         * already holds (sent before the garbage) */
+                        r = stream_drain_slot(self, st, e.slot, out);
+                        if (r == 0) {
+                            r = append_event(out, e.slot, XC_EV_BADFRAME,
+                                             msg);
+                        }
                         Py_DECREF(msg);
                     }
                 }
             }
             else {
-                if (e.kind == XC_EV_CLOSED) {
+                /* an event that ends the worker comes after everything
+                 * its pipe holds: it wrote that before */
+                if (e.kind == XC_EV_CLOSED || e.kind == XC_EV_BADFRAME) {
                     r = stream_drain_slot(self, st, e.slot, out);
                 }
                 if (r == 0) {

@@ -243,11 +243,15 @@ def test_garbage_from_a_worker(pytester: pytest.Pytester, mode: str) -> None:
         by_test_worker[rep["nodeid"], rep["worker"]].append(rep["when"])
     for key, whens in by_test_worker.items():
         assert sorted(whens) in (["???"], ["call", "setup", "teardown"]), (key, whens)
-    # gw0 and gw1: their first two tests (sent before the garbage) are kept,
-    # the third, running when they sent garbage, is reported as crashed.
+    # gw0 and gw1: the two tests they finished before sending garbage are
+    # kept (their frames are in the event pipe before the garbage is on the
+    # channel, and the pump delivers them first); whatever they finished
+    # until the controller stopped them is kept too; the test running then
+    # is reported once, as crashed.
     for worker, text in why.items():
         mine = [whens for (_, w), whens in by_test_worker.items() if w == worker]
-        assert sorted(len(whens) for whens in mine) == [1, 3, 3], (worker, mine)
+        lengths = sorted(len(whens) for whens in mine)
+        assert lengths[0] == 1 and set(lengths[1:]) == {3} and len(lengths) >= 3, (worker, mine)
         (crash,) = [r for r in reports if r["worker"] == worker and r["when"] == "???"]
         assert crash["longrepr"].startswith(
             f"worker '{worker}' crashed while running '{crash['nodeid']}' ({text}"
