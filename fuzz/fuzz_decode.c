@@ -17,6 +17,12 @@
  *                      field set to len(data) - 11)   # made to fit
  *     feeder(bytes(data)); events = pump.get(0)   # the controller's path:
  *     assert every event is a wire kind or a single EV_BADFRAME
+ *     r, w = os.pipe(); pump.attach_stream(5, r)  # the event-pipe path:
+ *     write data in two parts (split where data[0] says), get(0) after
+ *     each, close w, get(0): the events must be exactly those of the
+ *     whole frames the stream holds (split by their headers' body
+ *     lengths), then one EV_BADFRAME if a frame is bad; the pump must
+ *     have closed the stream
  *
  * Anything else -- another exception, an ASan/UBSan report, an abort --
  * is a finding.  The extension's sources are compiled into this binary
@@ -32,10 +38,12 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 PyMODINIT_FUNC PyInit__core(void);
 
@@ -43,6 +51,10 @@ PyMODINIT_FUNC PyInit__core(void);
 static PyObject *mod, *FrameError, *decode_frame, *encode_frame, *loads,
     *dumps, *FrameWriter, *pump, *feeder, *gc_collect, *gc_get_objects;
 static long ev_badframe;
+static int have_streams;
+
+#define STREAM_SLOT 5
+#define STREAM_MAX_FRAME ((uint32_t)1 << 30) /* XC_STREAM_MAX_FRAME */
 static uint64_t n_inputs;
 static Py_ssize_t gc_baseline = -1;
 
@@ -255,6 +267,144 @@ check_pump(const uint8_t *data, size_t size, int frame_ok)
     Py_DECREF(b);
 }
 
+/* new reference: pump.get(0), which must succeed and be a list */
+static PyObject *
+pump_get0(void)
+{
+    PyObject *zero = PyFloat_FromDouble(0.0);
+    PyObject *out = PyObject_CallMethod(pump, "get", "O", zero);
+    Py_DECREF(zero);
+    if (out == NULL || !PyList_Check(out)) {
+        finding("Pump.get()");
+    }
+    return out;
+}
+
+static void
+write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            return; /* EPIPE: the pump closed a malformed stream */
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* What the pump must make of `data` as a stream: the events of each whole
+ * frame in turn, each frame's extent given by its header; a frame with
+ * bad magic, over the size limit or failing to decode ends it with one
+ * EV_BADFRAME (None stands for it here); a trailing partial frame is
+ * dropped.  New reference: a list of (kind, payload) or None. */
+static PyObject *
+expected_stream_events(const uint8_t *data, size_t size)
+{
+    PyObject *out = PyList_New(0);
+    size_t pos = 0;
+    while (size - pos >= 11) {
+        const uint8_t *h = data + pos;
+        uint32_t body = (uint32_t)h[7] | (uint32_t)h[8] << 8 |
+                        (uint32_t)h[9] << 16 | (uint32_t)h[10] << 24;
+        if (h[0] != 'X' || h[1] != 'C' || body > STREAM_MAX_FRAME) {
+            PyList_Append(out, Py_None);
+            break;
+        }
+        if (size - pos - 11 < body) {
+            break;
+        }
+        PyObject *piece =
+            PyBytes_FromStringAndSize((const char *)h, (Py_ssize_t)(11 + body));
+        PyObject *evs = decoded(call1(decode_frame, piece), "decode_frame()");
+        Py_DECREF(piece);
+        if (evs == NULL) {
+            PyList_Append(out, Py_None);
+            break;
+        }
+        Py_ssize_t n = PyList_GET_SIZE(evs);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyList_Append(out, PyList_GET_ITEM(evs, i));
+        }
+        Py_DECREF(evs);
+        pos += 11 + body;
+    }
+    return out;
+}
+
+/* The event-pipe path: Pump.attach_stream() on a pipe holding `data`. */
+static void
+check_stream(const uint8_t *data, size_t size)
+{
+    if (!have_streams) {
+        return;
+    }
+    int p[2];
+    if (pipe(p) < 0) {
+        finding("pipe()");
+    }
+    PyObject *r = PyObject_CallMethod(pump, "attach_stream", "ii",
+                                      STREAM_SLOT, p[0]);
+    if (r == NULL) {
+        finding("Pump.attach_stream()");
+    }
+    Py_DECREF(r);
+    size_t split = size > 0 ? (size_t)data[0] * size / 256 : 0;
+    PyObject *got = PyList_New(0);
+    write_all(p[1], data, split);
+    PyObject *part = pump_get0();
+    PyList_SetSlice(got, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, part);
+    Py_DECREF(part);
+    write_all(p[1], data + split, size - split);
+    close(p[1]);
+    for (int tries = 0;; tries++) {
+        PyObject *nstreams = PyObject_GetAttrString(pump, "nstreams");
+        long left = nstreams == NULL ? -1 : PyLong_AsLong(nstreams);
+        Py_XDECREF(nstreams);
+        if (left == 0) {
+            break;
+        }
+        if (left < 0 || tries == 100) {
+            finding("the pump did not close a stream at its end");
+        }
+        part = pump_get0();
+        PyList_SetSlice(got, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, part);
+        Py_DECREF(part);
+    }
+    PyObject *want = expected_stream_events(data, size);
+    Py_ssize_t n = PyList_GET_SIZE(want);
+    if (PyList_GET_SIZE(got) != n) {
+        finding("stream events differ from the frames' (count)");
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *g = PyList_GET_ITEM(got, i), *w = PyList_GET_ITEM(want, i);
+        long kind = PyLong_AsLong(PyTuple_GET_ITEM(g, 1));
+        if (PyLong_AsLong(PyTuple_GET_ITEM(g, 0)) != STREAM_SLOT) {
+            finding("stream event for the wrong slot");
+        }
+        if (w == Py_None) {
+            if (kind != ev_badframe ||
+                !PyUnicode_Check(PyTuple_GET_ITEM(g, 2))) {
+                finding("stream: EV_BADFRAME expected");
+            }
+            continue;
+        }
+        if (kind != PyLong_AsLong(PyTuple_GET_ITEM(w, 0))) {
+            finding("stream event kind differs from the frame's");
+        }
+        PyObject *a = call1(dumps, PyTuple_GET_ITEM(g, 2));
+        PyObject *b = call1(dumps, PyTuple_GET_ITEM(w, 1));
+        if (a == NULL || b == NULL ||
+            PyObject_RichCompareBool(a, b, Py_EQ) != 1) {
+            finding("stream event payload differs from the frame's");
+        }
+        Py_DECREF(a);
+        Py_DECREF(b);
+    }
+    Py_DECREF(want);
+    Py_DECREF(got);
+}
+
 /* Container leaks show up as a growing number of gc-tracked objects. */
 static void
 check_gc_growth(void)
@@ -338,6 +488,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     if (feeder == NULL) {
         finding("Pump.feeder()");
     }
+    have_streams = PyObject_HasAttrString(pump, "attach_stream");
+    signal(SIGPIPE, SIG_IGN); /* writes to a stream the pump closed */
     PyObject *gc = PyImport_ImportModule("gc");
     if (gc == NULL) {
         finding("import gc");
@@ -372,6 +524,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     Py_DECREF(view);
 
     check_pump(data, size, events != NULL);
+    check_stream(data, size);
     Py_XDECREF(events);
     if (PyErr_Occurred()) {
         finding("exception left set");
