@@ -8,6 +8,7 @@ more cycles and compares:
 
 * sys.getallocatedblocks()  -- every object and PyMem block (pymalloc);
 * len(gc.get_objects())     -- container objects;
+* open file descriptors      -- from /proc/self/fd (event pipes);
 * sys.getrefcount() of every type and exception class of the module;
 * the resident set size     -- from /proc/self/statm, else the peak RSS
                                from resource (skipped under ASan, whose
@@ -65,10 +66,18 @@ def under_asan() -> bool:
     return "libasan" in maps or "libclang_rt.asan" in maps
 
 
+def open_fds() -> int | None:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
+
+
 def snapshot() -> dict[str, Any]:
     gc.collect()
     gc.collect()
     return {
+        "fds": open_fds(),
         "blocks": sys.getallocatedblocks(),
         "gc_objects": len(gc.get_objects()),
         "rss": rss(),
@@ -99,6 +108,8 @@ def measure(name: str, work: Callable[[], int], cycles: int, warmup: int) -> int
     }
     if changed:
         problems.append(f"type refcounts changed (before, after): {changed}")
+    if before["fds"] is not None and after["fds"] != before["fds"]:
+        problems.append(f"open file descriptors: {before['fds']} -> {after['fds']}")
     growth = None
     if before["rss"] is not None and after["rss"] is not None and not under_asan():
         growth = after["rss"] - before["rss"]
@@ -314,6 +325,31 @@ def pump_work() -> Callable[[], int]:
     return work
 
 
+def stream_work() -> Callable[[], int]:
+    """The event pipe: Pump.attach_stream() on a pipe that gets whole
+    frames, a frame in two parts, then garbage (the pump closes it)."""
+    pump: Any = _core.Pump()  # attach_stream, nstreams: not in _core.pyi yet
+    good = _core.encode_frame(EVENTS)
+    half = len(good) // 2
+
+    def work() -> int:
+        r, w = os.pipe()
+        pump.attach_stream(5, r)  # the pump owns r from here on
+        try:
+            os.write(w, good + good[:half])
+            events = pump.get(0)
+            os.write(w, good[half:] + b"XY" + bytes(20))
+            while pump.nstreams:
+                events += pump.get(0)
+        finally:
+            os.close(w)
+        assert len(events) == 2 * len(EVENTS) + 1, events
+        assert events[-1][1] == _core.EV_BADFRAME
+        return 5
+
+    return work
+
+
 # --- schedulers ------------------------------------------------------------
 
 IDS = [f"testing/test_mod{i % 7}.py::test_{i}[p{i % 3}]" for i in range(60)]
@@ -450,6 +486,7 @@ CHECKS: dict[str, tuple[Callable[[], Callable[[], int]], int, int]] = {
     "rollback": (rollback_work, 10_000, 500),
     "decode_errors": (decode_errors_work, 2_000, 100),
     "pump": (pump_work, 20_000, 500),
+    "stream": (stream_work, 10_000, 500),
     "load": (lambda: sched_work(LoadWithReport, 3, 17), 600, 100),
     "load_plain": (lambda: sched_work(_core.LoadScheduler, 2, 23), 300, 100),
     "each": (lambda: sched_work(_core.EachScheduler, 2, 19), 300, 100),
