@@ -335,3 +335,60 @@ def test_worker_dying_while_collecting_is_not_blamed_on_a_test(pytester: pytest.
     assert sorted(crashes) == ["gw0", "gw1"], (crashes, out)
     assert "worker 'gw2' crashed" not in out
     assert result.ret == 1
+
+
+# ------------------------------------------------- the stderr summary alone
+
+
+def test_stderr_summary_keeps_the_last_lines() -> None:
+    from xdist_c.workermanage import summarize_stderr
+
+    data = b"".join(b"line %d\n" % i for i in range(100)) + b"\n\n"
+    assert summarize_stderr(data).splitlines() == [f"line {i}" for i in range(80, 100)]
+    long_lines = b"".join(b"%d " % i + b"x" * 1000 + b"\n" for i in range(10))
+    summary = summarize_stderr(long_lines)
+    assert len(summary.encode()) <= 4096
+    assert summary.splitlines()[-1].startswith("9 x")
+    assert summarize_stderr(b"") == ""
+    assert summarize_stderr(b"bad \xff\xfe bytes\n") == "bad \\xff\\xfe bytes"
+
+
+def test_stderr_summary_shows_a_fatal_error_from_its_start() -> None:
+    from xdist_c.workermanage import summarize_stderr
+
+    other_thread = [f'  File "execnet.py", line {i} in read' for i in range(30)]
+    current = [f'  File "frame{i}.py", line {i} in f{i}' for i in range(60)]
+    text = "\n".join(
+        [
+            "unrelated",
+            "python: thing.c:12: main: Assertion `x' failed.",
+            "Fatal Python error: Aborted",
+            "",
+            "Thread 0x0001 (most recent call first):",
+            *other_thread,
+            "",
+            "Current thread 0x0002 (most recent call first):",
+            *current,
+            "",
+            "Extension modules: foo (total: 1)",
+        ]
+    )
+    lines = summarize_stderr(text.encode()).splitlines()
+    assert lines[:5] == [
+        "unrelated",
+        "python: thing.c:12: main: Assertion `x' failed.",
+        "Fatal Python error: Aborted",
+        "",
+        "Current thread 0x0002 (most recent call first):",
+    ]
+    assert lines[5:] == current[:15]
+
+
+@pytest.mark.parametrize(
+    ("returncode", "text"),
+    [(0, "exit code 0"), (3, "exit code 3"), (-11, "killed by signal SIGSEGV"), (-9, "killed by signal SIGKILL"), (-99, "killed by signal 99")],
+)
+def test_describe_returncode(returncode: int, text: str) -> None:
+    from xdist_c.workermanage import describe_returncode
+
+    assert describe_returncode(returncode) == text

@@ -120,7 +120,7 @@ def summarize_stderr(data: bytes) -> str:
     of a worker's stderr.  A Python fatal error (faulthandler's dump, whose
     innermost frames come first) is shown from the lines just before it,
     with the crashing thread's frames rather than the other threads'."""
-    lines = data.decode("utf-8", "backslashreplace").splitlines()
+    lines = data.decode("utf-8", "backslashreplace").rstrip().splitlines()
     fatal = [i for i, line in enumerate(lines) if line.startswith("Fatal Python error:")]
     if fatal:
         at = fatal[-1]
