@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 import json
 import re
+import sys
 import textwrap
 from typing import Any
 
@@ -43,6 +44,7 @@ CAUSE = {
 # faulthandler's header, shown at the top of the stderr tail.
 FATAL = {"segv": "Fatal Python error: Segmentation fault", "abort": "Fatal Python error: Aborted"}
 RUN_TIMEOUT = 90
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="crashes by POSIX signals")
 
 Plan = dict[str, tuple[str, str]]
 
@@ -222,6 +224,7 @@ def check_reports(
     return crashes
 
 
+@posix_only
 @pytest.mark.parametrize(("mode", "restart", "plan"), _cases())
 def test_crash_matrix(pytester: pytest.Pytester, mode: str, restart: str, plan: Plan) -> None:
     nodeids = make_suite(pytester, plan)
@@ -322,6 +325,7 @@ SLOW_REPLACEMENT_MODULE = """
 """
 
 
+@posix_only
 @pytest.mark.parametrize("mode", MODES)
 def test_worker_dying_while_collecting_is_not_blamed_on_a_test(pytester: pytest.Pytester, mode: str) -> None:
     pytester.makeconftest(textwrap.dedent(SLOW_REPLACEMENT_CONFTEST) + textwrap.dedent(RECORDER))
