@@ -1,5 +1,8 @@
 """Worker crashes: every kind, everywhere, in every mode, at every restart cap.
 
+Per distribution mode, the runs cover every (crash kind, where) pair and
+every (where, ``--max-worker-restart``) pair (see ``_runs``).
+
 One subprocess run covers several crash cases: a *plan* maps worker ids to
 ``(kind, where)``.  The two original workers, gw0 and gw1, crash at the first
 point of the named kind they reach (``session`` = the teardown of a
@@ -21,6 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 import json
 import re
+import sys
 import textwrap
 from typing import Any
 
@@ -40,36 +44,54 @@ CAUSE = {
 # faulthandler's header, shown at the top of the stderr tail.
 FATAL = {"segv": "Fatal Python error: Segmentation fault", "abort": "Fatal Python error: Aborted"}
 RUN_TIMEOUT = 90
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="crashes by POSIX signals")
 
 Plan = dict[str, tuple[str, str]]
 
 
-def _plans(restart: str) -> list[Plan]:
-    """Crash plans covering every (kind, where) once for this restart cap."""
-    cases = [(kind, where) for where in PER_TEST for kind in KINDS]
-    half = len(cases) // 2
-    plans: list[Plan] = [{"gw0": cases[i], "gw1": cases[i + half]} for i in range(half)]
-    if restart == "0":
-        # No replacement worker ever starts: import crashes need their own
-        # runs, in the original workers.
-        plans += [
-            {"gw0": ("exit", "import"), "gw1": ("segv", "import")},
-            {"gw0": ("kill", "import"), "gw1": ("abort", "import")},
-        ]
-    else:
-        for plan, kind in zip(plans, KINDS):
-            plan["gw2"] = (kind, "import")
-    return plans
+def _runs() -> list[tuple[str, Plan]]:
+    """Crash plans, with the --max-worker-restart value of each run.
+
+    Per mode, nine runs cover every (kind, where) pair and every (where,
+    restart cap) pair: the original workers take the per-test places (gw0
+    setup or call, gw1 teardown or session-fixture teardown, each time with
+    another kind), a replacement gw2 the import-time crashes, and a last run
+    has both original workers crash while importing with no replacement.
+    (The kind of crash only changes how the process ends, not where the
+    controller is when it notices, so kind x where x cap is not multiplied
+    out in full.)"""
+    restarts = ["0", "1", "default", "default", "0", "1", "default", "1"]
+    imports = {1: "exit", 2: "segv", 3: "kill", 5: "abort"}
+    runs = []
+    for r, restart in enumerate(restarts):
+        plan: Plan = {
+            "gw0": (KINDS[r % 4], "setup" if r < 4 else "call"),
+            "gw1": (KINDS[(r + 2) % 4], "teardown" if r < 4 else "session"),
+        }
+        if r in imports:
+            assert restart != "0"  # gw2 exists only if a worker is replaced
+            plan["gw2"] = (imports[r], "import")
+        runs.append((restart, plan))
+    runs.append(("0", {"gw0": ("abort", "import"), "gw1": ("kill", "import")}))
+    return runs
 
 
 def _cases() -> list[Any]:
     params = []
     for mode in MODES:
-        for restart in ("0", "1", "default"):
-            for plan in _plans(restart):
-                desc = ",".join(f"{w}={k}@{where}" for w, (k, where) in sorted(plan.items()))
-                params.append(pytest.param(mode, restart, plan, id=f"{mode}-restart={restart}-{desc}"))
+        for restart, plan in _runs():
+            desc = ",".join(f"{w}={k}@{where}" for w, (k, where) in sorted(plan.items()))
+            params.append(pytest.param(mode, restart, plan, id=f"{mode}-restart={restart}-{desc}"))
     return params
+
+
+def test_runs_cover_the_matrix() -> None:
+    runs = _runs()
+    slots = [(restart, kind, where) for restart, plan in runs for kind, where in plan.values()]
+    assert {(kind, where) for _, kind, where in slots} == {(k, w) for k in KINDS for w in [*PER_TEST, "import"]}
+    assert {(restart, where) for restart, _, where in slots} == {
+        (r, w) for r in ("0", "1", "default") for w in [*PER_TEST, "import"]
+    }
 
 
 CRASHKIT = """
@@ -106,24 +128,9 @@ CRASHKIT = """
             crash(MINE[0])
 """
 
-CONFTEST = """
+# Records, on the controller, every report it gets.
+RECORDER = """
     import json, os
-    import pytest
-    import crashkit
-
-    def pytest_configure(config):
-        crashkit.CONFIG = config
-
-    @pytest.fixture(scope="session", autouse=True)
-    def _session_fixture():
-        yield
-        crashkit.maybe("session")
-
-    @pytest.fixture(autouse=True)
-    def _function_fixture():
-        crashkit.maybe("setup")
-        yield
-        crashkit.maybe("teardown")
 
     def pytest_runtest_logreport(report):
         if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -140,6 +147,25 @@ CONFTEST = """
             f.write(json.dumps(record) + "\\n")
 """
 
+CONFTEST = """
+    import pytest
+    import crashkit
+
+    def pytest_configure(config):
+        crashkit.CONFIG = config
+
+    @pytest.fixture(scope="session", autouse=True)
+    def _session_fixture():
+        yield
+        crashkit.maybe("session")
+
+    @pytest.fixture(autouse=True)
+    def _function_fixture():
+        crashkit.maybe("setup")
+        yield
+        crashkit.maybe("teardown")
+"""
+
 TEST_MODULE = """
     import crashkit
     crashkit.maybe("import")
@@ -154,7 +180,7 @@ TEST_MODULE = """
 def make_suite(pytester: pytest.Pytester, plan: Plan) -> list[str]:
     """The crash suite (three modules of four tests); returns the node ids."""
     pytester.makepyfile(crashkit=textwrap.dedent(CRASHKIT))
-    pytester.makeconftest(textwrap.dedent(CONFTEST))
+    pytester.makeconftest(textwrap.dedent(CONFTEST) + textwrap.dedent(RECORDER))
     (pytester.path / "plan.json").write_text(json.dumps(plan))
     names = ["test_m1", "test_m2", "test_m3"]
     pytester.makepyfile(**{name: textwrap.dedent(TEST_MODULE) for name in names})
@@ -198,6 +224,7 @@ def check_reports(
     return crashes
 
 
+@posix_only
 @pytest.mark.parametrize(("mode", "restart", "plan"), _cases())
 def test_crash_matrix(pytester: pytest.Pytester, mode: str, restart: str, plan: Plan) -> None:
     nodeids = make_suite(pytester, plan)
@@ -209,8 +236,6 @@ def test_crash_matrix(pytester: pytest.Pytester, mode: str, restart: str, plan: 
     err = result.stderr.str()
 
     crashing = dict(plan)
-    if restart == "0":
-        crashing.pop("gw2", None)
     per_test_crashes = {w: kw for w, kw in crashing.items() if kw[1] != "import"}
 
     copies = 2 if mode == "each" else 1
@@ -258,3 +283,116 @@ def test_crash_matrix(pytester: pytest.Pytester, mode: str, restart: str, plan: 
     else:
         assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED, out
         result.stdout.fnmatch_lines(["*no tests ran*"])
+
+
+SLOW_REPLACEMENT_CONFTEST = """
+    import os, time
+    import pytest
+
+    WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+    def wait_for(path, timeout=60):
+        end = time.monotonic() + timeout
+        while not os.path.exists(path) and time.monotonic() < end:
+            time.sleep(0.05)
+
+    @pytest.fixture(autouse=True)
+    def _crash_first_test():
+        if WORKER == "gw0":
+            os._exit(3)
+        if WORKER == "gw1":  # once gw0's replacement is collecting
+            wait_for("gw2-collecting")
+            open("gw1-crashing", "w").close()
+            os._exit(4)
+        yield
+"""
+
+SLOW_REPLACEMENT_MODULE = """
+    import os, time
+    if os.environ.get("PYTEST_XDIST_WORKER") == "gw2":
+        # Collecting while gw1 dies, so the scheduler hands out gw1's
+        # tests; then die before having started any.
+        open("gw2-collecting", "w").close()
+        from conftest import wait_for
+        wait_for("gw1-crashing")
+        time.sleep(1.5)
+        os._exit(5)
+    import pytest
+
+    @pytest.mark.parametrize("i", range(4))
+    def test_t(i):
+        pass
+"""
+
+
+@posix_only
+@pytest.mark.parametrize("mode", MODES)
+def test_worker_dying_while_collecting_is_not_blamed_on_a_test(pytester: pytest.Pytester, mode: str) -> None:
+    pytester.makeconftest(textwrap.dedent(SLOW_REPLACEMENT_CONFTEST) + textwrap.dedent(RECORDER))
+    names = ["test_m1", "test_m2", "test_m3"]
+    pytester.makepyfile(**{name: textwrap.dedent(SLOW_REPLACEMENT_MODULE) for name in names})
+    nodeids = [f"{name}.py::test_t[{i}]" for name in names for i in range(4)]
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", mode, "-p", "no:cacheprovider", timeout=RUN_TIMEOUT)
+    out = result.stdout.str()
+    assert "[gw2] node down: Not properly terminated (exit code 5)" in out, out
+    crashes = check_reports(read_reports(pytester), nodeids, copies=2 if mode == "each" else 1, complete=True)
+    assert sorted(crashes) == ["gw0", "gw1"], (crashes, out)
+    assert "worker 'gw2' crashed" not in out
+    assert result.ret == 1
+
+
+# ------------------------------------------------- the stderr summary alone
+
+
+def test_stderr_summary_keeps_the_last_lines() -> None:
+    from xdist_c.workermanage import summarize_stderr
+
+    data = b"".join(b"line %d\n" % i for i in range(100)) + b"\n\n"
+    assert summarize_stderr(data).splitlines() == [f"line {i}" for i in range(80, 100)]
+    long_lines = b"".join(b"%d " % i + b"x" * 1000 + b"\n" for i in range(10))
+    summary = summarize_stderr(long_lines)
+    assert len(summary.encode()) <= 4096
+    assert summary.splitlines()[-1].startswith("9 x")
+    assert summarize_stderr(b"") == ""
+    assert summarize_stderr(b"bad \xff\xfe bytes\n") == "bad \\xff\\xfe bytes"
+
+
+def test_stderr_summary_shows_a_fatal_error_from_its_start() -> None:
+    from xdist_c.workermanage import summarize_stderr
+
+    other_thread = [f'  File "execnet.py", line {i} in read' for i in range(30)]
+    current = [f'  File "frame{i}.py", line {i} in f{i}' for i in range(60)]
+    text = "\n".join(
+        [
+            "unrelated",
+            "python: thing.c:12: main: Assertion `x' failed.",
+            "Fatal Python error: Aborted",
+            "",
+            "Thread 0x0001 (most recent call first):",
+            *other_thread,
+            "",
+            "Current thread 0x0002 (most recent call first):",
+            *current,
+            "",
+            "Extension modules: foo (total: 1)",
+        ]
+    )
+    lines = summarize_stderr(text.encode()).splitlines()
+    assert lines[:5] == [
+        "unrelated",
+        "python: thing.c:12: main: Assertion `x' failed.",
+        "Fatal Python error: Aborted",
+        "",
+        "Current thread 0x0002 (most recent call first):",
+    ]
+    assert lines[5:] == current[:15]
+
+
+@pytest.mark.parametrize(
+    ("returncode", "text"),
+    [(0, "exit code 0"), (3, "exit code 3"), (-11, "killed by signal SIGSEGV"), (-9, "killed by signal SIGKILL"), (-99, "killed by signal 99")],
+)
+def test_describe_returncode(returncode: int, text: str) -> None:
+    from xdist_c.workermanage import describe_returncode
+
+    assert describe_returncode(returncode) == text

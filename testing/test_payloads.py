@@ -238,7 +238,7 @@ def run_many(pytester: pytest.Pytester, count: int, timeout: float) -> dict[str,
     )
     out = proc.stdout
     stats_line = [line for line in out.splitlines() if line.startswith("XDIST_C_STATS ")]
-    assert stats_line, out[-5000:]
+    assert stats_line, f"exit status {proc.returncode}\n{out[-5000:]}"
     stats: dict[str, Any] = json.loads(stats_line[-1].split(" ", 1)[1])
     stats["total_s"] = time.monotonic() - start
     assert proc.returncode == 0, out[-5000:]

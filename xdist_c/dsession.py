@@ -64,6 +64,8 @@ class DSession:
         self._session: pytest.Session | None = None
         self._failed_collection_errors: dict[object, bool] = {}
         self._active_nodes: set[WorkerController] = set()
+        # Workers that sent their collection (and so may have started tests).
+        self._collected_nodes: set[WorkerController] = set()
         self._failed_nodes_count = 0
         self._max_worker_restart = get_default_max_worker_restart(config)
         self._summary_report: str | None = None
@@ -215,6 +217,7 @@ class DSession:
         pass
 
     def worker_collectionfinish(self, node: WorkerController, payload: dict[str, Any]) -> None:
+        self._collected_nodes.add(node)
         if self.shuttingdown:
             return
         ids: list[str] = payload["ids"]
@@ -347,6 +350,15 @@ class DSession:
         except KeyError:
             pass  # it never became ready
         else:
+            if crashitem and node not in self._collected_nodes:
+                # The scheduler may hand tests to a replacement that is still
+                # collecting; one that dies there never started them.
+                try:
+                    self.sched.mark_test_pending(crashitem)
+                except NotImplementedError:
+                    pass
+                else:
+                    crashitem = None
             if crashitem:
                 self.handle_crashitem(crashitem, node)
 

@@ -54,9 +54,10 @@ STDERR_TAIL_LINES = 20
 # How much is kept to pick those lines from.
 _STDERR_KEEP_BYTES = 64 * 1024
 # After a worker's channel closed: how long to wait for its process to
-# exit, and then for the rest of its stderr.
-EXIT_STATUS_WAIT = 2.0
-STDERR_DRAIN_WAIT = 1.0
+# exit, and then for the rest of its stderr (both are normally at once;
+# the margin is for loaded machines).
+EXIT_STATUS_WAIT = 5.0
+STDERR_DRAIN_WAIT = 2.0
 
 _capture = threading.local()
 
@@ -123,7 +124,7 @@ def summarize_stderr(data: bytes) -> str:
     of a worker's stderr.  A Python fatal error (faulthandler's dump, whose
     innermost frames come first) is shown from the lines just before it,
     with the crashing thread's frames rather than the other threads'."""
-    lines = data.decode("utf-8", "backslashreplace").splitlines()
+    lines = data.decode("utf-8", "backslashreplace").rstrip().splitlines()
     fatal = [i for i, line in enumerate(lines) if line.startswith("Fatal Python error:")]
     if fatal:
         at = fatal[-1]
@@ -151,7 +152,11 @@ class _StderrCapturingIO(gateway_io.Popen2IOMaster):
         pipe = subprocess.PIPE
         self.popen = p = execmodel.subprocess.Popen(args, stdout=pipe, stdin=pipe, stderr=pipe)
         Popen2IO.__init__(self, p.stdin, p.stdout, execmodel=execmodel)
-        self.stderr_tee = StderrTee(p.stderr, os.dup(2))
+        try:
+            out_fd = os.dup(2)
+        except OSError:  # pragma: no cover - no stderr at all
+            out_fd = os.open(os.devnull, os.O_WRONLY)
+        self.stderr_tee = StderrTee(p.stderr, out_fd)
 
 
 _original_create_io = gateway_io.create_io
@@ -211,11 +216,21 @@ def _signal_popens(popens: Sequence[subprocess.Popen[bytes]], sig: int) -> None:
             pass
 
 
+def _kill_io(io: Any) -> None:
+    try:
+        io.kill()
+        io.wait()
+    except Exception:  # pragma: no cover - gone meanwhile
+        pass
+
+
 class WorkerStartError(Exception):
     """A worker process could not be started or died before connecting."""
 
     def __init__(self, spec: execnet.XSpec, io: Any, error: BaseException) -> None:
         cause = process_exit_cause(io, EXIT_STATUS_WAIT) if io is not None else None
+        if cause is None and io is not None:
+            _kill_io(io)  # alive but unusable: it must not outlive the run
         what = cause or f"{type(error).__name__}: {error}"
         text = str(spec).replace("execmodel=main_thread_only//", "", 1)
         msg = f"could not start worker {spec.id} ({text}): {what}"
