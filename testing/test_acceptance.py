@@ -700,3 +700,23 @@ class TestReportSerializationHooks:
         result = pytester.runpytest_subprocess("-n", "2", "-s")
         result.stdout.fnmatch_lines_random(["*FROM *::test_a gw?", "*FROM *::test_b gw?"])
         result.stdout.fnmatch_lines(["*2 passed*"])
+
+
+def test_command_to_a_dead_worker_does_not_crash_the_controller() -> None:
+    """Sending to a worker whose channel already closed is not an error:
+    its death is handled when the channel-closed event arrives."""
+    from xdist_c.workermanage import WorkerController
+
+    class ClosedChannel:
+        def send(self, data: bytes) -> None:
+            raise OSError("cannot send (already closed?)")
+
+    node = WorkerController.__new__(WorkerController)
+    node.channel = ClosedChannel()
+    node._down = False
+    node._shutdown_sent = False
+    node.log = lambda *args: None  # type: ignore[method-assign]
+    node.send_runtest_some([1, 2])  # no exception
+    node.send_runtest_all()
+    node.shutdown()
+    assert node.shutting_down

@@ -548,7 +548,14 @@ class WorkerController:
         payload = kwargs.get("indices")
         if payload is not None:
             payload = list(payload)
-        self.channel.send(_core.encode_frame([(_COMMANDS[name], payload)]))
+        try:
+            self.channel.send(_core.encode_frame([(_COMMANDS[name], payload)]))
+        except OSError as exc:
+            # The worker is gone and its channel closed under us; the
+            # controller learns of it from the channel-closed event, and the
+            # scheduler then takes these tests back.  A dead worker must not
+            # crash the controller.
+            self.log(f"could not send {name}: {exc}")
 
     def send_runtest_some(self, indices: Sequence[int]) -> None:
         self.sendcommand("runtests", indices=indices)
