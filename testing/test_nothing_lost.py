@@ -199,6 +199,12 @@ GARBAGE_CONFTEST = """
         if torn_down == 3 and WORKER in GARBAGE:
             worker = item.config.pluginmanager.getplugin("xdist_c.worker")
             worker.channel.send(GARBAGE[WORKER])
+            # The garbage travels on the channel, the test events on the
+            # event pipe: give the controller time to see the garbage
+            # before this worker could finish all its tests (with --dist
+            # each it has them all at once).
+            import time
+            time.sleep(1.0)
 
     def pytest_runtest_logreport(report):
         if WORKER:
