@@ -32,6 +32,10 @@ CHECKS = [
     "load",  # LoadScheduler subclass: full runs with crashes, mismatches
     "load_plain",  # LoadScheduler itself
     "each",  # EachScheduler: full runs with crashes and replacements
+    "loadscope",  # ScopeScheduler by class, file and @group: full runs
+    "loadfile",  #   with crashes and replacements
+    "loadgroup",
+    "worksteal",  # WorkStealScheduler: full runs with steals and crashes
 ]
 
 

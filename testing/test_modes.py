@@ -393,3 +393,41 @@ def test_custom_python_scheduler_drives_the_run(pytester: pytest.Pytester) -> No
     ran = _ran(pytester)
     first = _ready_order(pytester)[0]
     assert ran == [(first, f"test_a.py::test_p[{i}]") for i in reversed(range(12))]
+
+
+@pytest.mark.parametrize("mode", ["load", "loadscope", "loadfile", "loadgroup", "worksteal"])
+def test_crashed_test_requeued_by_handlecrashitem(pytester: pytest.Pytester, mode: str) -> None:
+    """What pytest-rerunfailures does: mark_test_pending(crashitem) from
+    pytest_handlecrashitem; the test runs once more, nothing else does."""
+    _recording_conftest(
+        pytester,
+        """
+        def pytest_handlecrashitem(crashitem, report, sched):
+            sched.mark_test_pending(crashitem)
+        """,
+    )
+    flag = pytester.path / "crashed-once"
+    pytester.makepyfile(
+        test_k=f"""
+        import os, pytest
+
+        class TestK:
+            def test_1(self): pass
+            def test_crash(self):
+                if not os.path.exists({str(flag)!r}):
+                    open({str(flag)!r}, "w").close()
+                    os._exit(1)
+            def test_3(self): pass
+
+        @pytest.mark.parametrize("i", range(4))
+        def test_other(i): pass
+        """
+    )
+    result = _run(pytester, "-n", "2", "--dist", mode)
+    result.assert_outcomes(passed=7, failed=1)  # the crash report, then a pass
+    ran = _ran(pytester)
+    counts: dict[str, int] = defaultdict(int)
+    for _, nodeid in ran:
+        counts[nodeid] += 1
+    assert counts.pop("test_k.py::TestK::test_crash") == 2
+    assert set(counts.values()) == {1} and len(counts) == 6

@@ -1076,7 +1076,8 @@ class Sim:
         node.collected = True
         if self.shuttingdown:
             return
-        self.sched.add_node_collection(node, list(self.col))
+        if node in self.sched.nodes:  # it may have been shut down at ready
+            self.sched.add_node_collection(node, list(self.col))
         if self.sched.collection_is_completed:
             self.sched.schedule()
         self.after_event()

@@ -224,7 +224,11 @@ class DSession:
         self.config.hook.pytest_xdist_node_collection_finished(node=node, ids=ids)
         assert self._session is not None and self.sched is not None
         self._session.testscollected = len(ids)
-        self.sched.add_node_collection(node, ids)
+        if node in self.sched.nodes:
+            self.sched.add_node_collection(node, ids)
+        # else it became ready while the session was shutting down (so it was
+        # told to stop and never added) and a crash has re-opened the
+        # session since, or the scheduler already let it go.
         if self.terminal:
             self.trdist.setstatus(node.gateway.spec, WorkerStatus.CollectionDone, tests_collected=len(ids))
         if self.sched.collection_is_completed:

@@ -353,6 +353,11 @@ def stream_work() -> Callable[[], int]:
 # --- schedulers ------------------------------------------------------------
 
 IDS = [f"testing/test_mod{i % 7}.py::test_{i}[p{i % 3}]" for i in range(60)]
+# classes (loadscope), files (loadfile) and @groups (loadgroup)
+SCOPED_IDS = [
+    f"testing/test_mod{i % 5}.py::TestC{i % 2}::test_{i}" + (f"@g{i % 3}" if i % 4 == 0 else "")
+    for i in range(60)
+]
 
 
 class Gateway:
@@ -369,6 +374,18 @@ class Node:
         self.queue: collections.deque[int] = collections.deque()
         self.ntests = ntests
         self.shutting_down = False
+        self.steals: list[list[int]] = []
+
+    def send_steal(self, indices: list[int]) -> None:
+        self.steals.append(list(indices))
+
+    def answer_steals(self) -> list[int]:
+        """Give back what was asked for and is not started yet."""
+        asked = {i for req in self.steals for i in req}
+        self.steals.clear()
+        given = [i for i in self.queue if i in asked]
+        self.queue = collections.deque(i for i in self.queue if i not in asked)
+        return given
 
     def send_runtest_some(self, indices: list[int]) -> None:
         self.queue.extend(indices)
@@ -387,11 +404,14 @@ class LoadWithReport(_core.LoadScheduler):
         self.mismatch = (base_node, node, len(base_ids), len(ids))
 
 
-def full_run(make: Callable[[int], Any], nnodes: int, ntests: int, crash_every: int) -> int:
+def full_run(
+    make: Callable[[int], Any], nnodes: int, col: list[str], crash_every: int, mismatch: bool
+) -> int:
     """Run a whole session, crashing a worker every `crash_every` steps and
-    replacing it; returns the number of scheduler calls made."""
+    replacing it (every third replacement with a reversed collection if
+    `mismatch`); returns the number of scheduler calls made."""
     sched = make(nnodes)
-    col = IDS[:ntests]
+    ntests = len(col)
     nodes = [Node(f"spec{i}", ntests) for i in range(nnodes)]
     for node in nodes:
         sched.add_node(node)
@@ -417,6 +437,10 @@ def full_run(make: Callable[[int], Any], nnodes: int, ntests: int, crash_every: 
     step = 0
     spare = 0
     while not sched.tests_finished and step < 20 * ntests:
+        for n in sched.nodes:
+            if n.steals:  # work stealing: the worker answers
+                sched.remove_pending_tests_from_node(n, n.answer_steals())
+                calls += 1
         live = [n for n in sched.nodes if n.queue]
         if not live:
             # everything left waits for a replacement (each) or nobody
@@ -430,7 +454,9 @@ def full_run(make: Callable[[int], Any], nnodes: int, ntests: int, crash_every: 
             if spare > 50:
                 raise AssertionError("run does not finish")
             continue
-        node = live[step % len(live)]
+        # uneven speeds: one node runs most tests, so the others fall
+        # behind (refills, steals)
+        node = live[0] if step % 4 else live[step % len(live)]
         index = node.queue.popleft()
         step += 1
         if step % crash_every == 0:
@@ -441,7 +467,7 @@ def full_run(make: Callable[[int], Any], nnodes: int, ntests: int, crash_every: 
             repl = Node(node.gateway.spec, ntests)
             sched.add_node(repl)
             # every third replacement collects something else
-            other = col[::-1] if step % (3 * crash_every) == 0 else col
+            other = col[::-1] if mismatch and step % (3 * crash_every) == 0 else col
             sched.add_node_collection(repl, other)
             sched.schedule()
             calls += 4
@@ -459,11 +485,21 @@ def full_run(make: Callable[[int], Any], nnodes: int, ntests: int, crash_every: 
     return calls
 
 
-def sched_work(make: Callable[[int], Any], nnodes: int, crash_every: int) -> Callable[[], int]:
+def sched_work(
+    make: Callable[[int], Any],
+    nnodes: int,
+    crash_every: int,
+    col: list[str] = IDS,
+    mismatch: bool = True,
+) -> Callable[[], int]:
     def work() -> int:
-        return full_run(make, nnodes, ntests=len(IDS), crash_every=crash_every)
+        return full_run(make, nnodes, col, crash_every, mismatch)
 
     return work
+
+
+def scope(mode: str) -> Callable[[int], Any]:
+    return lambda n: _core.ScopeScheduler(n, mode)
 
 
 def selftest_work() -> Callable[[], int]:
@@ -479,7 +515,7 @@ def selftest_work() -> Callable[[], int]:
 
 
 # name -> (work factory, cycles, warm-up cycles).  A scheduler cycle is a
-# whole session of about a hundred (load) or two hundred (each) calls.
+# whole session of about a hundred (each: two hundred) scheduler calls.
 CHECKS: dict[str, tuple[Callable[[], Callable[[], int]], int, int]] = {
     "codec": (codec_work, 100_000, 500),
     "buffers": (buffers_work, 10_000, 500),
@@ -490,6 +526,10 @@ CHECKS: dict[str, tuple[Callable[[], Callable[[], int]], int, int]] = {
     "load": (lambda: sched_work(LoadWithReport, 3, 17), 600, 100),
     "load_plain": (lambda: sched_work(_core.LoadScheduler, 2, 23), 300, 100),
     "each": (lambda: sched_work(_core.EachScheduler, 2, 19), 300, 100),
+    "loadscope": (lambda: sched_work(scope("loadscope"), 3, 13, SCOPED_IDS, False), 300, 100),
+    "loadfile": (lambda: sched_work(scope("loadfile"), 2, 17, SCOPED_IDS, False), 200, 100),
+    "loadgroup": (lambda: sched_work(scope("loadgroup"), 3, 11, SCOPED_IDS, False), 200, 100),
+    "worksteal": (lambda: sched_work(_core.WorkStealScheduler, 3, 29, IDS, False), 300, 100),
     "selftest": (selftest_work, 5_000, 10),
 }
 
