@@ -834,6 +834,7 @@ typedef struct {
     const unsigned char *p;
     const unsigned char *end;
     PyObject *FrameError;   /* borrowed */
+    PyObject *key_cache;    /* borrowed dict, or NULL: see dec_key() */
     PyObject **strs;        /* string table: new references */
     Py_ssize_t nstrs;
     Py_ssize_t strs_cap;
@@ -846,6 +847,7 @@ dec_init(xc_dec *d, struct xc_state *st, const char *buf, Py_ssize_t len)
     d->start = d->p = (const unsigned char *)buf;
     d->end = d->start + len;
     d->FrameError = xc_frame_error_type(st);
+    d->key_cache = st != NULL ? st->codec.key_cache : NULL;
     d->strs = d->inline_strs;
     d->nstrs = 0;
     d->strs_cap = XC_INLINE_STRS;
@@ -1054,6 +1056,37 @@ dec_seq(xc_dec *d, int is_list, int depth)
     return seq;
 }
 
+/* Replace the str dict key *key by its canonical, interned copy.
+ *
+ * Report dicts become keyword arguments (TestReport(**data)) and instance
+ * dicts: with interned keys, CPython matches them to parameter names and
+ * other dicts' keys by identity instead of comparing text.  The cache (in
+ * module state) keeps each canonical key alive, so a key is interned once
+ * per process instead of once per frame, and stops growing at
+ * XC_KEY_CACHE_MAX entries (test names appear as keys too).  0, or -1
+ * with an exception set. */
+static int
+dec_key(xc_dec *d, PyObject **key)
+{
+    if (!PyUnicode_CheckExact(*key) ||
+        PyUnicode_GET_LENGTH(*key) > XC_KEY_CACHE_MAX_LENGTH) {
+        return 0;
+    }
+    PyObject *canonical = PyDict_GetItemWithError(d->key_cache, *key);
+    if (canonical != NULL) {
+        Py_SETREF(*key, Py_NewRef(canonical));
+        return 0;
+    }
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+    if (PyDict_GET_SIZE(d->key_cache) >= XC_KEY_CACHE_MAX) {
+        return 0;
+    }
+    PyUnicode_InternInPlace(key);
+    return PyDict_SetItem(d->key_cache, *key, *key);
+}
+
 /* new reference */
 static PyObject *
 dec_dict(xc_dec *d, int depth)
@@ -1077,6 +1110,9 @@ dec_dict(xc_dec *d, int depth)
         Py_ssize_t at = dec_offset(d);
         key = dec_value(d, depth + 1);
         if (key == NULL) {
+            goto error;
+        }
+        if (d->key_cache != NULL && dec_key(d, &key) < 0) {
             goto error;
         }
         value = dec_value(d, depth + 1);
@@ -1826,6 +1862,10 @@ xc_codec_exec(PyObject *module, xc_state *st)
         0) {
         return -1;
     }
+    st->codec.key_cache = PyDict_New();
+    if (st->codec.key_cache == NULL) {
+        return -1;
+    }
     st->codec.FrameWriter_Type = xc_add_type(module, &FrameWriter_spec, NULL);
     if (st->codec.FrameWriter_Type == NULL) {
         return -1;
@@ -1838,6 +1878,7 @@ xc_codec_traverse(xc_state *st, visitproc visit, void *arg)
 {
     Py_VISIT(st->codec.FrameError);
     Py_VISIT(st->codec.FrameWriter_Type);
+    Py_VISIT(st->codec.key_cache);
     return 0;
 }
 
@@ -1846,4 +1887,5 @@ xc_codec_clear(xc_state *st)
 {
     Py_CLEAR(st->codec.FrameError);
     Py_CLEAR(st->codec.FrameWriter_Type);
+    Py_CLEAR(st->codec.key_cache);
 }

@@ -29,10 +29,15 @@ enum {
 
 #define XC_FORMAT_VERSION 1
 #define XC_MAX_DEPTH 200
+/* Decoded str dict keys up to this length are interned and cached, up to
+ * this many distinct keys (codec.c: dec_key). */
+#define XC_KEY_CACHE_MAX_LENGTH 64
+#define XC_KEY_CACHE_MAX 4096
 
 typedef struct {
     PyObject *FrameError;          /* exception type, subclass of ValueError */
     PyTypeObject *FrameWriter_Type;
+    PyObject *key_cache;           /* dict: canonical dict keys, dec_key() */
 } xc_codec_state;
 
 struct xc_state;

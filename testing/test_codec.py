@@ -8,7 +8,9 @@ import gc
 import importlib.util
 import math
 import struct
+import subprocess
 import sys
+import textwrap
 import tracemalloc
 from typing import Any
 
@@ -780,6 +782,42 @@ def test_hypothesis_valid_prefix(noise: bytes, data: st.DataObject) -> None:
             pass
 
 
+# --- dict keys ---------------------------------------------------------------
+
+
+def test_decoded_dict_keys_are_interned() -> None:
+    key = "".join(["report_", "field"])  # built at run time: not interned
+    value = "".join(["report_", "value"])
+    (decoded_key, decoded_value), = _core.loads(_core.dumps({key: value})).items()
+    assert decoded_key == key and decoded_key is sys.intern(key)
+    # ... and the same object every time, frame after frame
+    again = _core.decode_frame(_core.encode_frame([(_core.EV_TESTREPORT, {key: 1})]))
+    assert next(iter(again[0][1])) is decoded_key
+    # values are not interned
+    assert decoded_value is not sys.intern(value)
+
+
+def test_key_cache_is_bounded() -> None:
+    # Test names are keys too (a report's keywords): past a limit, new keys
+    # are decoded as plain strings instead of growing the cache.  In a fresh
+    # interpreter: filling this one's cache would change other tests.
+    code = textwrap.dedent(
+        """
+        import sys
+        from xdist_c import _core
+        _core.loads(_core.dumps({f"cache_filler_{i}": 1 for i in range(5000)}))
+        late = "".join(["not_cached_", "key"])
+        (decoded,) = _core.loads(_core.dumps({late: 1}))
+        assert decoded == late
+        assert decoded is not sys.intern(late), "a key past the limit was cached"
+        early = "".join(["cache_filler_", "7"])
+        (decoded,) = _core.loads(_core.dumps({early: 1}))
+        assert decoded is sys.intern(early), "a cached key was not reused"
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 # --- leaks and module init ---------------------------------------------------
 
 
@@ -818,6 +856,10 @@ def test_no_leaks_roundtrip() -> None:
             pass
         _core.decode_frame(w.take())
 
+    # The first decode puts ``key`` (an interned literal) in the decoder's
+    # key cache, which keeps one reference to it; after that, nothing may
+    # change.
+    work()
     refs = [sys.getrefcount(o) for o in (key, big, tup, report)]
     nobjs, nbytes = _growth(work, 10_000)
     assert [sys.getrefcount(o) for o in (key, big, tup, report)] == refs

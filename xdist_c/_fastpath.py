@@ -7,7 +7,17 @@ plugin has joined in, calling pytest's code directly is the same thing.
 
 from __future__ import annotations
 
+from typing import Any
+from typing import Callable
+
 import pytest
+
+# pytest >= 9.2 keeps a report's nodeid as a parsed, immutable ``NodeId``.
+parse_node_id: Callable[[str], Any] | None
+try:
+    from _pytest.nodeid import coerce_node_id as parse_node_id  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - pytest < 9.2
+    parse_node_id = None
 
 
 def only_pytest_implements(config: pytest.Config, hookname: str) -> bool:
@@ -16,3 +26,31 @@ def only_pytest_implements(config: pytest.Config, hookname: str) -> bool:
     return bool(impls) and all(
         getattr(impl.plugin, "__name__", "").startswith("_pytest.") for impl in impls
     )
+
+
+# Value types that pytest's ``_report_to_json`` passes through unchanged: no
+# ``os.PathLike`` among them (its ABC ``isinstance`` check is most of that
+# function's cost for a passing test).
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None), tuple, list, dict})
+
+
+def report_to_json(report: pytest.TestReport) -> dict[str, object]:
+    """``report._to_json()`` for the common case, without its per-value ABC
+    checks: a plain ``TestReport`` whose longrepr is absent, text or a skip's tuple and
+    whose attributes are all plain values.  Anything else goes through
+    pytest's own function, so the result is always the same dict."""
+    if type(report) is not pytest.TestReport:
+        return report._to_json()
+    d = report.__dict__.copy()
+    longrepr = d.get("longrepr")
+    if longrepr is not None and type(longrepr) is not str and type(longrepr) is not tuple:
+        return report._to_json()
+    if "result" in d:
+        return report._to_json()
+    node_id = d.pop("_id", None)
+    for value in d.values():
+        if type(value) not in _PLAIN_TYPES:
+            return report._to_json()
+    if node_id is not None:
+        d["nodeid"] = str(node_id)
+    return d

@@ -9,9 +9,12 @@ what lives in the C scheduler.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from collections.abc import Sequence
+import contextlib
 from enum import Enum
 from enum import auto
+import gc
 import os
 import signal
 import sys
@@ -24,6 +27,7 @@ import pytest
 
 from xdist_c import _core
 from xdist_c._fastpath import only_pytest_implements
+from xdist_c._fastpath import parse_node_id as _parse_node_id
 from xdist_c.scheduler import SCHEDULERS
 from xdist_c.scheduler import Scheduling
 from xdist_c.workermanage import STDERR_DRAIN_WAIT
@@ -32,12 +36,36 @@ from xdist_c.workermanage import Producer
 from xdist_c.workermanage import WorkerController
 from xdist_c.workermanage import WorkerStartError
 
+# The controller loop's garbage collection thresholds: allocations between
+# young collections, and how many of each generation trigger the next
+# (Python's defaults: 700, 10, 10).
+CONTROLLER_GC_THRESHOLDS = (20_000, 20, 20)
 # How long a stop waits for workers before killing them.
 INTERRUPT_EXIT_TIMEOUT = 2.0
 # ... and after how long those still running get a SIGINT.
 INTERRUPT_WORKERS_AFTER = 0.5
 # On SIGTERM: how long workers get to exit after their own SIGTERM.
 SIGTERM_WORKER_GRACE = 1.0
+
+
+@contextlib.contextmanager
+def _controller_gc() -> Iterator[None]:
+    """Cheaper garbage collection while the controller relays reports.
+
+    No test code runs in the controller, and what it allocates per report
+    mostly lives to the end of the session (the terminal reporter keeps
+    every report), so the default thresholds make the collector re-walk an
+    ever larger heap.  Objects from start-up are frozen and young
+    collections run less often; both are undone afterwards.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*CONTROLLER_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 class Interrupted(KeyboardInterrupt):
@@ -73,6 +101,8 @@ class DSession:
         self._internal_error = False
         # True when only pytest itself implements pytest_report_from_serializable.
         self._plain_reports = only_pytest_implements(config, "pytest_report_from_serializable")
+        self._last_node_id_text: str | None = None
+        self._last_node_id: object = None
         self._handlers: dict[int, Callable[[WorkerController, Any], None]] = {
             _core.EV_WORKERREADY: self.worker_workerready,
             _core.EV_COLLECTIONSTART: self.worker_collectionstart,
@@ -158,8 +188,9 @@ class DSession:
         assert self.sched is not None
         self.shouldstop = False
         try:
-            while not self.session_finished:
-                self.loop_once()
+            with _controller_gc():
+                while not self.session_finished:
+                    self.loop_once()
         except KeyboardInterrupt:
             self._interrupted = True
             raise
@@ -252,6 +283,14 @@ class DSession:
         if self._plain_reports and data.get("$report_type") == "TestReport" and not isinstance(longrepr, dict):
             # What pytest's own hook would do for this data, minus the hook
             # call: only a structured (dict) longrepr needs rebuilding.
+            if _parse_node_id is not None:
+                # pytest >= 9.2 parses the nodeid of every report; the
+                # reports of one test arrive together and can share it.
+                nodeid = data["nodeid"]
+                if nodeid != self._last_node_id_text:
+                    self._last_node_id_text = nodeid
+                    self._last_node_id = _parse_node_id(nodeid)
+                data["nodeid"] = self._last_node_id
             rep = pytest.TestReport(**data)
         else:
             rep = self.config.hook.pytest_report_from_serializable(config=self.config, data=data)

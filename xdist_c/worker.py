@@ -25,6 +25,7 @@ import pytest
 
 from xdist_c import _core
 from xdist_c._fastpath import only_pytest_implements
+from xdist_c._fastpath import report_to_json
 
 try:
     from setproctitle import setproctitle as _setproctitle
@@ -242,7 +243,7 @@ class WorkerInteractor:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self._plain_reports:
             # what pytest's own (and only) impl of the hook returns
-            data = report._to_json()
+            data = report_to_json(report)
             data["$report_type"] = type(report).__name__
         else:
             data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
