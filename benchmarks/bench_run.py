@@ -124,7 +124,7 @@ print(json.dumps({"python": sys.version.split()[0], "executable": sys.executable
 class Suite:
     """A generated suite: ``kind`` picks the generator, ``params`` its sizes."""
 
-    def __init__(self, name, kind, tests, params, expect_rc=0, ns=None, doc=""):
+    def __init__(self, name, kind, tests, params, expect_rc=0, ns=None, doc="", max_reps=None):
         self.name = name
         self.kind = kind
         self.tests = tests  # number of tests it holds (for per-test numbers)
@@ -132,6 +132,7 @@ class Suite:
         self.expect_rc = expect_rc
         self.ns = ns  # fixed worker counts (startup suite), else None = use -n
         self.doc = doc
+        self.max_reps = max_reps  # cap on --reps for suites that take minutes per run
 
 
 def suite_table(smoke):
@@ -166,7 +167,8 @@ def suite_table(smoke):
         Suite("trivial-20k", "trivial", 20000, dict(tests=20000, per_file=100),
               doc="20,000 trivial tests, 100 per module"),
         Suite("trivial-100k", "trivial", 100000, dict(tests=100000, per_file=100),
-              doc="100,000 trivial tests, 100 per module"),
+              max_reps=1, doc="100,000 trivial tests, 100 per module (one repetition: "
+                              "minutes per run)"),
         Suite("trivial-5k", "trivial", 5000, dict(tests=5000, per_file=100), ns=(1, 2),
               doc="5,000 trivial tests at -n 1 and -n 2 (the workers' CPU against "
                   "the serial run's)"),
@@ -1129,7 +1131,7 @@ def main(argv=None):
         if not args.no_warmup:
             for py in sorted({envs[p]["python"] for p in runnable}):
                 warm_up(py, path, os.path.join(logs_dir, "warmup-%s.log" % suite.name))
-        for rep in range(args.reps):
+        for rep in range(min(args.reps, suite.max_reps or args.reps)):
             for product, n in row_keys(ns, runnable):
                 tag = "%s-%s%s-r%d" % (suite.name, product, "" if n is None else "-n%d" % n, rep)
                 log = os.path.join(logs_dir, tag + ".log")
