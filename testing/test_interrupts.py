@@ -324,3 +324,28 @@ def test_signal_stops_run_whose_replacement_worker_hangs_in_startup(pytester: py
         assert "INTERNALERROR" not in out, out
     else:
         assert ret == -signal.SIGTERM, out
+
+
+def test_worker_failing_to_start_while_another_hangs_before_connecting(pytester: pytest.Pytester) -> None:
+    # The run stops at the first worker that cannot start; the one still
+    # starting must not keep it waiting (nor outlive it).
+    pytester.makepyfile("def test_a(): pass")
+    script = hanging_python(pytester, 0)
+    failing = pytester.path / "failingpython"
+    # fails once the other one is up and hanging
+    failing.write_text(f'#!/bin/sh\nwhile ! ls "{pytester.path}" | grep -q pid-; do sleep 0.05; done\nexit 1\n')
+    failing.chmod(0o755)
+    mark = uuid.uuid4().hex
+    proc = start_run(pytester.path, mark, "-d", "--tx", f"popen//python={failing}", "--tx", f"popen//python={script}")
+    try:
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    left = leftover_processes(mark)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes left behind: {left}\n{out}"
+    assert proc.returncode == pytest.ExitCode.INTERNAL_ERROR, out
+    assert f"could not start worker gw0 (popen//python={failing}): exit code 1" in out, out

@@ -64,8 +64,45 @@ INTERRUPTED_SETUP_EXIT_TIMEOUT = 2.0
 
 # Per thread, while NodeManager._makegateway runs: ``ios``, the list the
 # popen IOs it creates are appended to, and ``starting``, its manager's
-# list of IOs whose worker has not connected yet.
+# _Starting.
 _capture = threading.local()
+
+
+class _Starting:
+    """The popen IOs of workers started that have not connected yet.
+
+    A worker that hangs before connecting is in no gateway of the group, so
+    neither ``group.terminate()`` nor ``kill_workers()`` would reach it.
+    Once :meth:`kill_all` ran (the run is ending), a worker started later
+    (by a thread that was still on its way) is killed at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ios: list[Any] = []
+        self._closed = False
+
+    def add(self, io: Any) -> None:
+        with self._lock:
+            if not self._closed:
+                self._ios.append(io)
+                return
+        _kill_io(io)
+
+    def discard(self, io: Any) -> None:
+        with self._lock:
+            if io in self._ios:
+                self._ios.remove(io)
+
+    def snapshot(self) -> list[Any]:
+        with self._lock:
+            return list(self._ios)
+
+    def kill_all(self) -> None:
+        with self._lock:
+            self._closed = True
+            ios, self._ios = self._ios, []
+        for io in ios:
+            _kill_io(io)
 
 
 class StderrTee:
@@ -154,14 +191,14 @@ def summarize_stderr(data: bytes) -> str:
 class _StderrCapturingIO(gateway_io.Popen2IOMaster):
     """execnet's popen IO, with the worker's stderr on a :class:`StderrTee`."""
 
-    def __init__(self, args: list[str], execmodel: Any, starting: list[Any] | None = None) -> None:
+    def __init__(self, args: list[str], execmodel: Any, starting: _Starting | None = None) -> None:
         pipe = subprocess.PIPE
         self.popen = p = execmodel.subprocess.Popen(args, stdout=pipe, stdin=pipe, stderr=pipe)
         try:
             # At once: a Ctrl-C from here on (starting the stderr thread
             # waits, and so can be interrupted) must find the process.
             if starting is not None:
-                starting.append(self)
+                starting.add(self)
             Popen2IO.__init__(self, p.stdin, p.stdout, execmodel=execmodel)
             try:
                 out_fd = os.dup(2)
@@ -349,10 +386,7 @@ class NodeManager:
         self._proxy_lock = threading.Lock()
         self.log = Producer("nodemanager", enabled=config.option.debug)
         self._pipedir: str | None = None
-        # Popen IOs of workers started and not connected yet: a worker that
-        # hangs before connecting is in no gateway of the group, so neither
-        # group.terminate() nor kill_workers() would reach it.
-        self._starting: list[Any] = []
+        self._starting = _Starting()
 
     def event_pipe(self, spec: execnet.XSpec, slot: int) -> tuple[str, int] | None:
         """A FIFO for a local worker to write its frames to, opened for
@@ -430,7 +464,7 @@ class NodeManager:
         # Connected: the group has it now.  (Left in _starting when this
         # was interrupted, so that teardown_nodes() kills it.)
         for io in ios:
-            self._forget_starting(io)
+            self._starting.discard(io)
         if not is_local(spec):
             _check_remote(gateway)
         return gateway
@@ -446,11 +480,12 @@ class NodeManager:
                 except BaseException:
                     # Ctrl-C, or another worker failed to start: a worker
                     # that never connects holds its thread forever, so kill
-                    # those before waiting for the threads.
-                    self._kill_starting()
+                    # those (and any started from now on) before waiting
+                    # for the threads.
+                    self._starting.kill_all()
+                    pool.shutdown(wait=True, cancel_futures=True)
                     raise
-                finally:
-                    pool.shutdown(wait=True)
+                pool.shutdown(wait=True)
             else:
                 gateways = [self._makegateway(spec) for spec in self.specs]
         except BaseException as e:
@@ -491,7 +526,7 @@ class NodeManager:
         finally:
             if timer is not None:
                 timer.cancel()
-            self._kill_starting()
+            self._starting.kill_all()
             if self._pipedir is not None:
                 shutil.rmtree(self._pipedir, ignore_errors=True)
                 self._pipedir = None
@@ -500,7 +535,7 @@ class NodeManager:
         """The processes of this group's local gateways (popen, ssh), and
         of workers started that have not connected yet."""
         gateways = list(self.group) + list(getattr(self.group, "_gateways_to_join", ()))
-        ios = [getattr(gw, "_io", None) for gw in gateways] + list(self._starting)
+        ios = [getattr(gw, "_io", None) for gw in gateways] + self._starting.snapshot()
         popens: dict[int, subprocess.Popen[bytes]] = {}
         for io in ios:
             popen = getattr(io, "popen", None)
@@ -508,18 +543,6 @@ class NodeManager:
                 popens[id(popen)] = popen
         return list(popens.values())
 
-    def _forget_starting(self, io: Any) -> None:
-        try:
-            self._starting.remove(io)
-        except ValueError:  # pragma: no cover - not a popen IO of ours
-            pass
-
-    def _kill_starting(self) -> None:
-        """Kill the workers started that never connected (hung in start-up,
-        or interrupted while connecting)."""
-        for io in list(self._starting):
-            self._forget_starting(io)
-            _kill_io(io)
 
     def kill_workers(self, sig: int, grace: float) -> None:
         """Send ``sig`` to every local gateway process, then SIGKILL those
