@@ -22,7 +22,7 @@
  *             self.pending = deque(range(n))
  *             if not n: return
  *             if self.maxschedchunk is None: self.maxschedchunk = n
- *             nodes = self.nodes
+ *             nodes = [n for n in self.nodes if n has a collection]
  *             if n < 2 * len(nodes):               # one at a time
  *                 for _, node in zip(range(n), cycle(nodes)):
  *                     self._send(node, 1)
@@ -37,6 +37,7 @@
  *             if node.shutting_down: return
  *             if not self.pending:
  *                 node.shutdown(); return
+ *             if node has no accepted collection: return
  *             lo = max(2, len(self.pending) // len(self.nodes) // 4)
  *             hi = max(2, len(self.pending) // len(self.nodes) // 2)
  *             have = len(node_pending)
@@ -61,7 +62,10 @@
  *             return crashed
  *
  * A node whose collection arrives after scheduling and differs is reported
- * through _collection_mismatch() and never given work.
+ * through _collection_mismatch() and never given work.  A node is never
+ * sent tests before its collection is accepted (pytest-xdist sends them
+ * to a replacement still collecting, whose indices may then mean other
+ * tests); it may be told to shut down, though, when nothing is left.
  */
 #include "xdist_core.h"
 
@@ -146,6 +150,12 @@ load_check_schedule(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
     if (npending == 0) {
         return xc_sched_shutdown_node(self, ss, slot);
     }
+    if (!(rec->flags & XC_NODE_HAS_COLLECTION)) {
+        /* Still starting or collecting (a replacement, say): indices mean
+         * nothing to it until its collection is accepted.  The schedule()
+         * that follows its collection tops it up. */
+        return 0;
+    }
     Py_ssize_t nnodes = self->ledger.nactive; /* >= 1: this one */
     Py_ssize_t lo = ssize_max(2, npending / nnodes / 4);
     Py_ssize_t hi = ssize_max(2, npending / nnodes / 2);
@@ -202,8 +212,11 @@ load_initial(xc_sched *self, xc_sched_state *ss)
         PyErr_NoMemory();
         return -1;
     }
+    /* Only nodes whose collection was accepted: one still collecting gets
+     * its share from the schedule() after its collection comes. */
     for (Py_ssize_t s = 0; s < self->ledger.nslots; s++) {
-        if (!(xc_ledger_node(&self->ledger, s)->flags & XC_NODE_REMOVED)) {
+        unsigned int flags = xc_ledger_node(&self->ledger, s)->flags;
+        if (!(flags & XC_NODE_REMOVED) && (flags & XC_NODE_HAS_COLLECTION)) {
             live[nlive++] = s;
         }
     }

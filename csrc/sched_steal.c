@@ -18,7 +18,8 @@
  *
  *         def _check_schedule(self):
  *             if self.collection is None: return   # not distributed yet
- *             up = [n for n in self.nodes if not n.shutting_down]
+ *             up = [n for n in self.nodes if not n.shutting_down
+ *                   and n has an accepted collection]
  *             idle = [n for n in up if len(n_pending) < 2]
  *             if not idle: return
  *             if self.pending:                     # split evenly
@@ -73,7 +74,9 @@
  * not pending on the node is ignored (pytest-xdist would queue it and run
  * it twice); a node whose late collection differs gets no work; nothing
  * is rebalanced before the first distribution (pytest-xdist shuts every
- * idle node down when a node dies during collection).
+ * idle node down when a node dies during collection); a node is never
+ * sent tests (nor asked to stop) before its collection is accepted
+ * (pytest-xdist sends them to a replacement still collecting).
  */
 #include "xdist_core.h"
 
@@ -91,12 +94,15 @@ ssize_min(Py_ssize_t a, Py_ssize_t b)
     return a < b ? a : b;
 }
 
-/* May the node in `slot` be given work at all? */
+/* May the node in `slot` be given work at all?  Not before its collection
+ * is accepted: a node still collecting (a replacement, say) is left alone
+ * until the schedule() that follows its collection. */
 static inline int
 steal_usable(xc_steal *self, Py_ssize_t slot)
 {
-    return !(xc_ledger_node(&self->base.ledger, slot)->flags &
-             (XC_NODE_REMOVED | XC_NODE_IGNORED));
+    unsigned int flags = xc_ledger_node(&self->base.ledger, slot)->flags;
+    return (flags & XC_NODE_HAS_COLLECTION) &&
+           !(flags & (XC_NODE_REMOVED | XC_NODE_IGNORED));
 }
 
 static inline Py_ssize_t

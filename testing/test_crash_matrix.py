@@ -1,7 +1,11 @@
 """Worker crashes: every kind, everywhere, in every mode, at every restart cap.
 
-Per distribution mode, the runs cover every (crash kind, where) pair and
-every (where, ``--max-worker-restart``) pair (see ``_runs``).
+Per distribution mode that starts workers (every mode of ``SCHEDULERS``;
+``--dist no`` starts none: see ``test_dist_no_has_no_worker_to_crash``), the
+runs cover every (crash kind, where) pair, every (where,
+``--max-worker-restart``) pair and every (crash kind, restart cap) pair (see
+``_runs``); ``test_runs_cover_the_matrix`` checks this on the parameters
+the tests actually run with.
 
 One subprocess run covers several crash cases: a *plan* maps worker ids to
 ``(kind, where)``.  The two original workers, gw0 and gw1, crash at the first
@@ -52,8 +56,8 @@ Plan = dict[str, tuple[str, str]]
 def _runs() -> list[tuple[str, Plan]]:
     """Crash plans, with the --max-worker-restart value of each run.
 
-    Per mode, nine runs cover every (kind, where) pair and every (where,
-    restart cap) pair: the original workers take the per-test places (gw0
+    Per mode, nine runs cover every (kind, where), (where, restart cap) and
+    (kind, restart cap) pair: the original workers take the per-test places (gw0
     setup or call, gw1 teardown or session-fixture teardown, each time with
     another kind), a replacement gw2 the import-time crashes, and a last run
     has both original workers crash while importing with no replacement.
@@ -61,7 +65,7 @@ def _runs() -> list[tuple[str, Plan]]:
     controller is when it notices, so kind x where x cap is not multiplied
     out in full.)"""
     restarts = ["0", "1", "default", "default", "0", "1", "default", "1"]
-    imports = {1: "exit", 2: "segv", 3: "kill", 5: "abort"}
+    imports = {1: "exit", 2: "segv", 3: "kill", 5: "kill"}
     runs = []
     for r, restart in enumerate(restarts):
         plan: Plan = {
@@ -72,7 +76,7 @@ def _runs() -> list[tuple[str, Plan]]:
             assert restart != "0"  # gw2 exists only if a worker is replaced
             plan["gw2"] = (imports[r], "import")
         runs.append((restart, plan))
-    runs.append(("0", {"gw0": ("abort", "import"), "gw1": ("kill", "import")}))
+    runs.append(("0", {"gw0": ("segv", "import"), "gw1": ("abort", "import")}))
     return runs
 
 
@@ -86,12 +90,27 @@ def _cases() -> list[Any]:
 
 
 def test_runs_cover_the_matrix() -> None:
-    runs = _runs()
-    slots = [(restart, kind, where) for restart, plan in runs for kind, where in plan.values()]
-    assert {(kind, where) for _, kind, where in slots} == {(k, w) for k in KINDS for w in [*PER_TEST, "import"]}
-    assert {(restart, where) for restart, _, where in slots} == {
-        (r, w) for r in ("0", "1", "default") for w in [*PER_TEST, "import"]
-    }
+    from xdist_c.plugin import DIST_MODES
+
+    # Every --dist mode with workers has a scheduler, and so a row here.
+    assert set(DIST_MODES) - {"no"} == set(MODES)
+    assert set(MODES) == {"each", "load", "loadfile", "loadgroup", "loadscope", "worksteal"}
+    wheres = [*PER_TEST, "import"]
+    restarts = ("0", "1", "default")
+    cases = [tuple(param.values) for param in _cases()]
+    for mode in MODES:
+        slots = [
+            (restart, kind, where)
+            for m, restart, plan in cases
+            if m == mode
+            for kind, where in plan.values()  # type: ignore[attr-defined]
+        ]
+        assert {(k, w) for _, k, w in slots} == {(k, w) for k in KINDS for w in wheres}, mode
+        assert {(r, w) for r, _, w in slots} == {(r, w) for r in restarts for w in wheres}, mode
+        assert {(r, k) for r, k, _ in slots} == {(r, k) for r in restarts for k in KINDS}, mode
+    # ... and test_crash_matrix runs exactly these.
+    (mark,) = [m for m in test_crash_matrix.pytestmark if m.name == "parametrize"]  # type: ignore[attr-defined]
+    assert [tuple(param.values) for param in mark.args[1]] == cases
 
 
 CRASHKIT = """
@@ -396,3 +415,25 @@ def test_describe_returncode(returncode: int, text: str) -> None:
     from xdist_c.workermanage import describe_returncode
 
     assert describe_returncode(returncode) == text
+
+
+@posix_only
+def test_dist_no_has_no_worker_to_crash(pytester: pytest.Pytester) -> None:
+    """``--dist no`` is the one mode outside the matrix: with ``-n N`` it
+    becomes ``load`` (as in pytest-xdist), covered above; with ``--tx``
+    alone no worker is started, so a crash ends pytest itself, as without
+    xdist."""
+    pytester.makepyfile(
+        """
+        import os
+        def test_where():
+            print("worker=%s" % os.environ.get("PYTEST_XDIST_WORKER"))
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "no", "-v", "-s", "-p", "no:cacheprovider")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*scheduling tests via LoadScheduling*"])
+    result = pytester.runpytest_subprocess("--dist", "no", "--tx", "2*popen", "-s", "-p", "no:cacheprovider")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*worker=None*"])
+    assert "created:" not in result.stdout.str()

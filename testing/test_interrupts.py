@@ -97,10 +97,17 @@ def interrupt_hanging_run(pytester: pytest.Pytester, how: str, *args: str) -> tu
     """Start a hanging run, stop it ``how``; return (exit code, output,
     seconds from the signal to the controller's exit)."""
     pytester.makepyfile(textwrap.dedent(HANGING))
+    return interrupt_run(pytester, how, 1 if "0" in args else 2, *args)
+
+
+def interrupt_run(pytester: pytest.Pytester, how: str, npids: int, *args: str) -> tuple[int, str, float]:
+    """Start a run in pytester.path (set up by the caller), wait until
+    ``npids`` pid-* files are written, then stop it ``how``; return (exit
+    code, output, seconds from the signal to the controller's exit)."""
     mark = uuid.uuid4().hex
     proc = start_run(pytester.path, mark, *args)
     try:
-        pids = wait_for_pids(pytester.path, 1 if "0" in args else 2)
+        pids = wait_for_pids(pytester.path, npids)
         assert all(pid in marked_processes(mark) for pid in pids)
         start = time.monotonic()
         if how == "SIGINT-group":  # Ctrl-C in a terminal
@@ -201,3 +208,144 @@ def test_replacement_worker_that_cannot_start(pytester: pytest.Pytester) -> None
     assert "node down: Not properly terminated (exit code 3)" in out
     assert f"could not start worker gw2 (popen//python={script}): exit code 7" in out + err, out + err
     assert "INTERNALERROR" not in out + err
+
+
+# --- workers that hang while starting --------------------------------------
+#
+# pytest-xdist 3.8 waits for such a worker for as long as it takes (there
+# is no start-up deadline), and so does xdist_c; but the run must stay
+# interruptible: Ctrl-C or SIGTERM to the controller ends it within
+# STOP_WITHIN seconds and leaves no process behind (pytest-xdist needs its
+# 10 s gateway-exit timeout there).
+
+HANG_IN_CONFTEST = """
+    import os, time
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the workers only
+        with open("pid-" + os.environ["PYTEST_XDIST_WORKER"], "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(10**6)
+"""
+
+HANG_IN_COLLECTION = """
+    import os, time
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        with open("pid-" + os.environ["PYTEST_XDIST_WORKER"], "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(10**6)
+
+    def test_a():
+        pass
+"""
+
+# After {starts} real ones, an interpreter that never starts: the worker
+# never connects.
+HANG_BEFORE_CONNECTING = """\
+#!/bin/sh
+n=0
+while [ $n -lt {starts} ]; do
+    if mkdir "{dir}/start-$n" 2>/dev/null; then
+        exec "{python}" "$@"
+    fi
+    n=$((n + 1))
+done
+echo $$ > "{dir}/pid-$$"
+exec sleep 1000000
+"""
+
+
+def hanging_python(pytester: pytest.Pytester, starts: int) -> str:
+    script = pytester.path / "hangingpython"
+    script.write_text(HANG_BEFORE_CONNECTING.format(starts=starts, dir=pytester.path, python=sys.executable))
+    script.chmod(0o755)
+    return str(script)
+
+
+def hang_in_startup(pytester: pytest.Pytester, where: str) -> list[str]:
+    """Set up a run whose two workers hang ``where``; its arguments."""
+    if where == "conftest":
+        pytester.makeconftest(textwrap.dedent(HANG_IN_CONFTEST))
+        pytester.makepyfile("def test_a(): pass")
+    elif where == "collection":
+        pytester.makepyfile(textwrap.dedent(HANG_IN_COLLECTION))
+    else:
+        assert where == "connect"
+        pytester.makepyfile("def test_a(): pass")
+        return ["-d", "--tx", f"2*popen//python={hanging_python(pytester, 0)}"]
+    return ["-n", "2"]
+
+
+WHERE = ["conftest", "collection", "connect"]
+
+
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("how", ["SIGINT", "SIGINT-group"])
+def test_sigint_stops_run_hanging_in_worker_startup(pytester: pytest.Pytester, how: str, where: str) -> None:
+    args = hang_in_startup(pytester, where)
+    ret, out, elapsed = interrupt_run(pytester, how, 2, *args)
+    assert elapsed < STOP_WITHIN, (elapsed, out)
+    assert ret == pytest.ExitCode.INTERRUPTED, out
+    assert "!!!!!!! KeyboardInterrupt !!!!!!!" in out, out
+    assert "INTERNALERROR" not in out, out
+    if where != "connect":
+        assert "no tests ran in" in out or " in " in out.splitlines()[-1], out
+    # else it was interrupted in pytest_sessionstart (starting the workers),
+    # after which pytest writes no summary line (as with pytest-xdist).
+
+
+@pytest.mark.parametrize("where", WHERE)
+def test_sigterm_stops_run_hanging_in_worker_startup(pytester: pytest.Pytester, where: str) -> None:
+    args = hang_in_startup(pytester, where)
+    ret, out, elapsed = interrupt_run(pytester, "SIGTERM", 2, *args)
+    assert ret == -signal.SIGTERM, out
+    assert elapsed < STOP_WITHIN, (elapsed, out)
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
+def test_signal_stops_run_whose_replacement_worker_hangs_in_startup(pytester: pytest.Pytester, how: str) -> None:
+    # A worker crashes; its replacement is started in the controller's main
+    # thread and never connects.
+    pytester.makepyfile(
+        """
+        import os, pytest
+        @pytest.mark.parametrize("i", range(4))
+        def test_p(i):
+            if i == 0:
+                os._exit(3)
+        """
+    )
+    script = hanging_python(pytester, 2)
+    ret, out, elapsed = interrupt_run(pytester, how, 1, "-d", "--tx", f"2*popen//python={script}")
+    assert elapsed < STOP_WITHIN, (elapsed, out)
+    if how == "SIGINT":
+        assert ret == pytest.ExitCode.INTERRUPTED, out
+        assert "!!!!!!! KeyboardInterrupt !!!!!!!" in out, out
+        assert "INTERNALERROR" not in out, out
+    else:
+        assert ret == -signal.SIGTERM, out
+
+
+def test_worker_failing_to_start_while_another_hangs_before_connecting(pytester: pytest.Pytester) -> None:
+    # The run stops at the first worker that cannot start; the one still
+    # starting must not keep it waiting (nor outlive it).
+    pytester.makepyfile("def test_a(): pass")
+    script = hanging_python(pytester, 0)
+    failing = pytester.path / "failingpython"
+    # fails once the other one is up and hanging
+    failing.write_text(f'#!/bin/sh\nwhile ! ls "{pytester.path}" | grep -q pid-; do sleep 0.05; done\nexit 1\n')
+    failing.chmod(0o755)
+    mark = uuid.uuid4().hex
+    proc = start_run(pytester.path, mark, "-d", "--tx", f"popen//python={failing}", "--tx", f"popen//python={script}")
+    try:
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    left = leftover_processes(mark)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes left behind: {left}\n{out}"
+    assert proc.returncode == pytest.ExitCode.INTERNAL_ERROR, out
+    assert f"could not start worker gw0 (popen//python={failing}): exit code 1" in out, out

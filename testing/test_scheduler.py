@@ -330,9 +330,15 @@ class TestLoadBasics:
         assert sched.remove_node(n1) is None
         sched.add_node_collection(n2, ids(8))
         sched.schedule()
-        # n1's collection still counts (and is the base); n3 has none yet
-        # but, as in pytest-xdist, is sent work already.
-        assert n2.indices == [0, 1] and n3.indices == [2, 3]
+        # n1's collection still counts (and is the base); n3 has none yet,
+        # so it is sent nothing (pytest-xdist sends it work already)...
+        assert n2.indices == [0, 1] and n3.sent == []
+        sched.mark_test_complete(n2, 0)
+        assert n2.indices == [0, 1, 2] and n3.sent == []
+        # ... until its collection is accepted.
+        sched.add_node_collection(n3, ids(8))
+        sched.schedule()
+        assert n3.indices == [3, 4]
 
     def test_mark_test_pending(self) -> None:
         sched, (n1, _) = load(12, 2)

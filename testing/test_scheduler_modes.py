@@ -919,6 +919,91 @@ class TestSubclasses:
         assert issubclass(WorkStealScheduler, _core._SchedulerBase)
 
 
+class CollectingNode(Node):
+    """A worker that fails the test if it is sent tests before the
+    scheduler was given its collection."""
+
+    def __init__(self, spec: str = "popen") -> None:
+        super().__init__(spec)
+        self.collection_given = False
+
+    def send_runtest_some(self, indices: Sequence[int]) -> None:
+        assert self.collection_given, f"{self} was sent tests while collecting"
+        super().send_runtest_some(indices)
+
+    def send_runtest_all(self) -> None:
+        assert self.collection_given, f"{self} was sent tests while collecting"
+        super().send_runtest_all()
+
+
+def give_collection(sched: Any, node: CollectingNode, col: list[str]) -> None:
+    node.collection_given = True
+    sched.add_node_collection(node, col)
+
+
+def work(node: Node) -> list[tuple[Any, ...]]:
+    """The commands that gave the node tests to run."""
+    return [cmd for cmd in node.sent if cmd[0] in ("runtests", "runtests_all")]
+
+
+def mode_suite() -> list[str]:
+    """Enough units and tests that every mode has work left to hand out."""
+    return [f"d{f}/test_{f}.py::TestK{k}::test_{i}" for f in range(4) for k in range(2) for i in range(5)]
+
+
+@pytest.mark.parametrize("mode", sorted(SCHEDULERS))
+class TestNoWorkBeforeCollection:
+    """A node in the scheduler whose collection has not been accepted (a
+    worker still collecting, a replacement started after a crash) is never
+    sent tests, whatever else happens meanwhile, in every mode; it gets its
+    share once its collection comes."""
+
+    def test_initial_schedule_skips_a_collecting_node(self, mode: str) -> None:
+        col = mode_suite()
+        sched = SCHEDULERS[mode](config(2))
+        n1, n2, late = CollectingNode(), CollectingNode(), CollectingNode()
+        for node in (n1, n2, late):
+            sched.add_node(node)
+        give_collection(sched, n1, col)
+        give_collection(sched, n2, col)
+        sched.schedule()
+        assert work(n1) and work(n2) and late.sent == []
+        for node in (n1, n2):  # completions top up the others only
+            sched.mark_test_complete(node, sched.node_pending(node)[0])
+        assert late.sent == []
+        give_collection(sched, late, col)
+        sched.schedule()
+        if mode == "worksteal":  # it takes from the busiest node
+            (victim,) = [n for n in (n1, n2) if n.stolen]
+            sched.remove_pending_tests_from_node(victim, victim.stolen)
+        if mode != "each":  # `each` gives a surplus node nothing to run
+            assert work(late)
+
+    def test_replacement_gets_nothing_until_it_collected(self, mode: str) -> None:
+        col = mode_suite()
+        sched = SCHEDULERS[mode](config(2))
+        n1, n2 = CollectingNode(), CollectingNode()
+        for node in (n1, n2):
+            sched.add_node(node)
+        for node in (n1, n2):
+            give_collection(sched, node, col)
+        sched.schedule()
+        # n2 dies at its first test; its replacement is ready at once
+        crashed = sched.remove_node(n2)
+        assert crashed is not None
+        replacement = CollectingNode(n2.gateway.spec)
+        sched.add_node(replacement)
+        sched.schedule()  # another node's late collection would do this
+        if mode != "each":
+            sched.mark_test_pending(crashed)  # pytest_handlecrashitem
+        for index in sched.node_pending(n1)[:3]:
+            sched.mark_test_complete(n1, index)
+        assert replacement.sent == []
+        give_collection(sched, replacement, col)
+        sched.schedule()
+        assert work(replacement), "the replacement was never given work"
+
+
 # --------------------------------------------------------------------------
 # Property tests: a simulated session
 
@@ -946,6 +1031,7 @@ class SimNode:
         self.closed = False  # the controller saw it go
         self.ready = False
         self.collected = False
+        self.collection_given = False  # the scheduler has its collection
         self.finished = False
         self.got_work = False
 
@@ -1049,6 +1135,7 @@ class Sim:
         return (node.gateway.spec if self.mode == "each" else "*", index)
 
     def sent_to(self, node: SimNode, indices: list[int]) -> None:
+        assert node.collection_given, "tests sent to a node still collecting"
         node.got_work = True
         self.sends.append((node, indices))
 
@@ -1077,6 +1164,7 @@ class Sim:
         if self.shuttingdown:
             return
         if node in self.sched.nodes:  # it may have been shut down at ready
+            node.collection_given = True
             self.sched.add_node_collection(node, list(self.col))
         if self.sched.collection_is_completed:
             self.sched.schedule()

@@ -394,8 +394,10 @@ class DSession:
             pass  # it never became ready
         else:
             if crashitem and node not in self._collected_nodes:
-                # The scheduler may hand tests to a replacement that is still
-                # collecting; one that dies there never started them.
+                # A worker that dies before its collection came never
+                # started a test.  (The schedulers send no tests to a node
+                # whose collection they have not accepted, so this is only a
+                # safety net; pytest-xdist's load and worksteal do send.)
                 try:
                     self.sched.mark_test_pending(crashitem)
                 except NotImplementedError:

@@ -58,8 +58,51 @@ _STDERR_KEEP_BYTES = 64 * 1024
 # the margin is for loaded machines).
 EXIT_STATUS_WAIT = 5.0
 STDERR_DRAIN_WAIT = 2.0
+# setup_nodes() interrupted (Ctrl-C while workers start): how long the
+# workers that did connect get to exit.
+INTERRUPTED_SETUP_EXIT_TIMEOUT = 2.0
 
+# Per thread, while NodeManager._makegateway runs: ``ios``, the list the
+# popen IOs it creates are appended to, and ``starting``, its manager's
+# _Starting.
 _capture = threading.local()
+
+
+class _Starting:
+    """The popen IOs of workers started that have not connected yet.
+
+    A worker that hangs before connecting is in no gateway of the group, so
+    neither ``group.terminate()`` nor ``kill_workers()`` would reach it.
+    Once :meth:`kill_all` ran (the run is ending), a worker started later
+    (by a thread that was still on its way) is killed at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ios: list[Any] = []
+        self._closed = False
+
+    def add(self, io: Any) -> None:
+        with self._lock:
+            if not self._closed:
+                self._ios.append(io)
+                return
+        _kill_io(io)
+
+    def discard(self, io: Any) -> None:
+        with self._lock:
+            if io in self._ios:
+                self._ios.remove(io)
+
+    def snapshot(self) -> list[Any]:
+        with self._lock:
+            return list(self._ios)
+
+    def kill_all(self) -> None:
+        with self._lock:
+            self._closed = True
+            ios, self._ios = self._ios, []
+        for io in ios:
+            _kill_io(io)
 
 
 class StderrTee:
@@ -148,15 +191,23 @@ def summarize_stderr(data: bytes) -> str:
 class _StderrCapturingIO(gateway_io.Popen2IOMaster):
     """execnet's popen IO, with the worker's stderr on a :class:`StderrTee`."""
 
-    def __init__(self, args: list[str], execmodel: Any) -> None:
+    def __init__(self, args: list[str], execmodel: Any, starting: _Starting | None = None) -> None:
         pipe = subprocess.PIPE
         self.popen = p = execmodel.subprocess.Popen(args, stdout=pipe, stdin=pipe, stderr=pipe)
-        Popen2IO.__init__(self, p.stdin, p.stdout, execmodel=execmodel)
         try:
-            out_fd = os.dup(2)
-        except OSError:  # pragma: no cover - no stderr at all
-            out_fd = os.open(os.devnull, os.O_WRONLY)
-        self.stderr_tee = StderrTee(p.stderr, out_fd)
+            # At once: a Ctrl-C from here on (starting the stderr thread
+            # waits, and so can be interrupted) must find the process.
+            if starting is not None:
+                starting.add(self)
+            Popen2IO.__init__(self, p.stdin, p.stdout, execmodel=execmodel)
+            try:
+                out_fd = os.dup(2)
+            except OSError:  # pragma: no cover - no stderr at all
+                out_fd = os.open(os.devnull, os.O_WRONLY)
+            self.stderr_tee = StderrTee(p.stderr, out_fd)
+        except BaseException:
+            _kill_io(self)
+            raise
 
 
 _original_create_io = gateway_io.create_io
@@ -169,7 +220,7 @@ def _create_io(spec: execnet.XSpec, *args: Any, **kwargs: Any) -> Any:
     if ios is None or not spec.popen:
         return _original_create_io(spec, *args, **kwargs)
     execmodel = kwargs["execmodel"] if "execmodel" in kwargs else args[0]
-    io = _StderrCapturingIO(gateway_io.popen_args(spec), execmodel)
+    io = _StderrCapturingIO(gateway_io.popen_args(spec), execmodel, getattr(_capture, "starting", None))
     ios.append(io)
     return io
 
@@ -335,6 +386,7 @@ class NodeManager:
         self._proxy_lock = threading.Lock()
         self.log = Producer("nodemanager", enabled=config.option.debug)
         self._pipedir: str | None = None
+        self._starting = _Starting()
 
     def event_pipe(self, spec: execnet.XSpec, slot: int) -> tuple[str, int] | None:
         """A FIFO for a local worker to write its frames to, opened for
@@ -386,6 +438,7 @@ class NodeManager:
     def _makegateway(self, spec: execnet.XSpec) -> execnet.Gateway:
         ios: list[Any] = []
         _capture.ios = ios
+        _capture.starting = self._starting
         try:
             if is_local(spec):
                 gateway = self.group.makegateway(spec)
@@ -407,7 +460,11 @@ class NodeManager:
         except Exception as e:
             raise WorkerStartError(spec, ios[-1] if ios else None, e) from e
         finally:
-            _capture.ios = None
+            _capture.ios = _capture.starting = None
+        # Connected: the group has it now.  (Left in _starting when this
+        # was interrupted, so that teardown_nodes() kills it.)
+        for io in ios:
+            self._starting.discard(io)
         if not is_local(spec):
             _check_remote(gateway)
         return gateway
@@ -417,13 +474,24 @@ class NodeManager:
         self.config.hook.pytest_xdist_setupnodes(config=self.config, specs=self.specs)
         try:
             if len(self.specs) > 1:
-                with ThreadPoolExecutor(max_workers=min(len(self.specs), 64)) as pool:
+                pool = ThreadPoolExecutor(max_workers=min(len(self.specs), 64))
+                try:
                     gateways = list(pool.map(self._makegateway, self.specs))
+                except BaseException:
+                    # Ctrl-C, or another worker failed to start: a worker
+                    # that never connects holds its thread forever, so kill
+                    # those (and any started from now on) before waiting
+                    # for the threads.
+                    self._starting.kill_all()
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+                pool.shutdown(wait=True)
             else:
                 gateways = [self._makegateway(spec) for spec in self.specs]
-        except BaseException:
+        except BaseException as e:
             # pytest won't call sessionfinish: stop what was started.
-            self.teardown_nodes()
+            interrupted = isinstance(e, KeyboardInterrupt)
+            self.teardown_nodes(INTERRUPTED_SETUP_EXIT_TIMEOUT if interrupted else None)
             raise
         return [self._start_node(gateway, pump, slot_of) for gateway in gateways]
 
@@ -458,15 +526,23 @@ class NodeManager:
         finally:
             if timer is not None:
                 timer.cancel()
+            self._starting.kill_all()
             if self._pipedir is not None:
                 shutil.rmtree(self._pipedir, ignore_errors=True)
                 self._pipedir = None
 
     def _local_popens(self) -> list[subprocess.Popen[bytes]]:
-        """The processes of this group's local gateways (popen, ssh)."""
+        """The processes of this group's local gateways (popen, ssh), and
+        of workers started that have not connected yet."""
         gateways = list(self.group) + list(getattr(self.group, "_gateways_to_join", ()))
-        popens = (getattr(getattr(gw, "_io", None), "popen", None) for gw in gateways)
-        return [popen for popen in popens if popen is not None]
+        ios = [getattr(gw, "_io", None) for gw in gateways] + self._starting.snapshot()
+        popens: dict[int, subprocess.Popen[bytes]] = {}
+        for io in ios:
+            popen = getattr(io, "popen", None)
+            if popen is not None:
+                popens[id(popen)] = popen
+        return list(popens.values())
+
 
     def kill_workers(self, sig: int, grace: float) -> None:
         """Send ``sig`` to every local gateway process, then SIGKILL those
