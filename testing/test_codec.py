@@ -797,7 +797,7 @@ def test_decoded_dict_keys_are_interned() -> None:
     assert decoded_value is not sys.intern(value)
 
 
-def test_key_cache_is_bounded() -> None:
+def test_key_cache_is_bounded(tmp_path: Any) -> None:
     # Test names are keys too (a report's keywords): past a limit, new keys
     # are decoded as plain strings instead of growing the cache.  In a fresh
     # interpreter: filling this one's cache would change other tests.
@@ -815,7 +815,8 @@ def test_key_cache_is_bounded() -> None:
         assert decoded is sys.intern(early), "a cached key was not reused"
         """
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # (not from the checkout, whose xdist_c/ has no built extension)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
 
 
 # --- leaks and module init ---------------------------------------------------
