@@ -177,7 +177,10 @@ def _normalized(result: pytest.RunResult) -> list[str]:
     )
     start = next(i for i, line in enumerate(lines) if "= FAILURES =" in line)
     failures = [line.rstrip() for line in lines[start:] if "seconds" not in line]
-    failures = [re.sub(r" in [\d.]+s", "", line) for line in failures]
+    failures = [re.sub(r" in [\d.]+s( \([\d:]+\))?", "", line) for line in failures]
+    # The '=' padding of the summary line depends on the length of the
+    # timing text removed above.
+    failures = [re.sub(r"^=+ (.*?) =+$", r"= \1 =", line) for line in failures]
     return verbose + failures
 
 
