@@ -83,7 +83,6 @@
 
 #define XC_STR8_MAX 255        /* longest str (UTF-8 bytes) in the table */
 #define XC_STRTAB_MAX 65536    /* most entries in one string table */
-#define XC_HEADER_SIZE 11
 #define XC_U32_MAX ((uint64_t)0xFFFFFFFFu)
 #define XC_INLINE_BUF 512
 #define XC_INLINE_STRS 64
@@ -202,13 +201,6 @@ put_u32le(unsigned char *p, uint32_t v)
     p[1] = (unsigned char)(v >> 8);
     p[2] = (unsigned char)(v >> 16);
     p[3] = (unsigned char)(v >> 24);
-}
-
-static inline uint32_t
-get_u32le(const unsigned char *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1260,8 +1252,8 @@ xc_decode_frame_into(struct xc_state *st, const char *buf, Py_ssize_t len,
         PyErr_Format(FrameError, "truncated frame header (%zd bytes)", len);
         goto error;
     }
-    uint32_t count = get_u32le(b + 3);
-    uint32_t body = get_u32le(b + 7);
+    uint32_t count = xc_get_u32le(b + 3);
+    uint32_t body = xc_get_u32le(b + 7);
     if ((uint64_t)body != (uint64_t)(len - XC_HEADER_SIZE)) {
         PyErr_Format(FrameError,
                      "frame header declares a body of %lu bytes, but %zd "

@@ -28,6 +28,9 @@ enum {
 };
 
 #define XC_FORMAT_VERSION 1
+/* A frame's header: b"XC", the format version, then two little-endian
+ * u32s at offsets 3 and 7: the event count and the body length. */
+#define XC_HEADER_SIZE 11
 #define XC_MAX_DEPTH 200
 /* Decoded str dict keys up to this length are interned and cached, up to
  * this many distinct keys (codec.c: dec_key). */
@@ -39,6 +42,14 @@ typedef struct {
     PyTypeObject *FrameWriter_Type;
     PyObject *key_cache;           /* dict: canonical dict keys, dec_key() */
 } xc_codec_state;
+
+/* The little-endian u32 at p (frame header fields). */
+static inline uint32_t
+xc_get_u32le(const unsigned char *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
 
 struct xc_state;
 

@@ -76,7 +76,6 @@
 #define XC_WAIT_SLICE_US 50000      /* wake this often to run signal
                                        handlers the OS did not deliver to
                                        our thread (interrupt_main()) */
-#define XC_FRAME_HEADER 11          /* b"XC", version, u32 count, u32 len */
 #define XC_STREAM_MAX_FRAME ((Py_ssize_t)1 << 30) /* body bytes */
 #define XC_STREAM_READ 65536        /* bytes asked of each read() */
 #define XC_STREAM_BUDGET (4 << 20)  /* bytes read per stream per get() */
@@ -413,13 +412,6 @@ stream_find(PumpObject *self, PyObject *slot)
     return -1;
 }
 
-static uint32_t
-stream_u32le(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
 /* Decode every whole frame buffered in stream i into `out`.  Returns 0;
  * 1 when the stream turned out to be malformed (one EV_BADFRAME event was
  * appended; the caller closes the stream); -1 with an exception set
@@ -430,9 +422,9 @@ stream_split(PumpObject *self, xc_state *st, Py_ssize_t i, PyObject *out)
     xc_stream *s = &self->streams[i];
     Py_ssize_t pos = 0;
     int result = 0;
-    while (s->len - pos >= XC_FRAME_HEADER) {
+    while (s->len - pos >= XC_HEADER_SIZE) {
         const unsigned char *h = (const unsigned char *)s->buf + pos;
-        Py_ssize_t body = (Py_ssize_t)stream_u32le(h + 7);
+        Py_ssize_t body = (Py_ssize_t)xc_get_u32le(h + 7);
         PyObject *msg = NULL;
         if (h[0] != 'X' || h[1] != 'C') {
             msg = PyUnicode_FromString(
@@ -443,15 +435,15 @@ stream_split(PumpObject *self, xc_state *st, Py_ssize_t i, PyObject *out)
                 "frame of %zd bytes on the event pipe exceeds the limit of "
                 "%zd bytes", body, XC_STREAM_MAX_FRAME);
         }
-        else if (s->len - pos < XC_FRAME_HEADER + body) {
+        else if (s->len - pos < XC_HEADER_SIZE + body) {
             break; /* the rest of this frame is still on its way */
         }
         else {
             int r = xc_decode_frame_into(st, s->buf + pos,
-                                         XC_FRAME_HEADER + body, s->slot,
+                                         XC_HEADER_SIZE + body, s->slot,
                                          out);
             if (r == 0) {
-                pos += XC_FRAME_HEADER + body;
+                pos += XC_HEADER_SIZE + body;
                 continue;
             }
             if (!PyErr_ExceptionMatches(xc_frame_error_type(st))) {
