@@ -113,6 +113,16 @@ xc_ledger_node(xc_ledger *lg, Py_ssize_t slot)
     return &lg->nodes[slot];
 }
 
+/* May the node be sent tests?  Not once removed, and not before its
+ * collection is accepted (a node still collecting, a replacement say, or
+ * a late one whose collection differs: that one is never accepted). */
+static inline int
+xc_node_can_work(const xc_node_rec *rec)
+{
+    return (rec->flags & (XC_NODE_REMOVED | XC_NODE_HAS_COLLECTION)) ==
+           XC_NODE_HAS_COLLECTION;
+}
+
 /* Flag the node removed.  Its pending deque is left as is: the caller
  * decides whether to requeue, hand over or drop it. */
 void xc_ledger_remove_node(xc_ledger *lg, Py_ssize_t slot);

@@ -215,8 +215,7 @@ load_initial(xc_sched *self, xc_sched_state *ss)
     /* Only nodes whose collection was accepted: one still collecting gets
      * its share from the schedule() after its collection comes. */
     for (Py_ssize_t s = 0; s < self->ledger.nslots; s++) {
-        unsigned int flags = xc_ledger_node(&self->ledger, s)->flags;
-        if (!(flags & XC_NODE_REMOVED) && (flags & XC_NODE_HAS_COLLECTION)) {
+        if (xc_node_can_work(xc_ledger_node(&self->ledger, s))) {
             live[nlive++] = s;
         }
     }

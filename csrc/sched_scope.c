@@ -404,8 +404,7 @@ scope_initial(xc_scope *self, xc_sched_state *ss)
         nlive -= extra;
     }
     for (Py_ssize_t i = 0; i < nlive; i++) {
-        unsigned int flags = xc_ledger_node(&base->ledger, live[i])->flags;
-        if ((flags & XC_NODE_REMOVED) || !(flags & XC_NODE_HAS_COLLECTION)) {
+        if (!xc_node_can_work(xc_ledger_node(&base->ledger, live[i]))) {
             continue;
         }
         if (scope_assign(self, ss, live[i]) < 0) {

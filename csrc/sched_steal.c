@@ -94,15 +94,13 @@ ssize_min(Py_ssize_t a, Py_ssize_t b)
     return a < b ? a : b;
 }
 
-/* May the node in `slot` be given work at all?  Not before its collection
- * is accepted: a node still collecting (a replacement, say) is left alone
- * until the schedule() that follows its collection. */
+/* May the node in `slot` be given work at all?  A node still collecting
+ * (a replacement, say) is left alone until the schedule() that follows its
+ * collection. */
 static inline int
 steal_usable(xc_steal *self, Py_ssize_t slot)
 {
-    unsigned int flags = xc_ledger_node(&self->base.ledger, slot)->flags;
-    return (flags & XC_NODE_HAS_COLLECTION) &&
-           !(flags & (XC_NODE_REMOVED | XC_NODE_IGNORED));
+    return xc_node_can_work(xc_ledger_node(&self->base.ledger, slot));
 }
 
 static inline Py_ssize_t
