@@ -36,16 +36,15 @@ _PLAIN_TYPES = frozenset({str, int, float, bool, type(None), tuple, list, dict})
 
 def report_to_json(report: pytest.TestReport) -> dict[str, object]:
     """``report._to_json()`` for the common case, without its per-value ABC
-    checks: a plain ``TestReport`` whose longrepr is absent, text or a skip's tuple and
-    whose attributes are all plain values.  Anything else goes through
-    pytest's own function, so the result is always the same dict."""
+    checks: a plain ``TestReport`` whose longrepr is absent, text or a
+    skip's tuple and whose attributes are all plain values.  Anything else
+    goes through pytest's own function, so the result is always the same
+    dict."""
     if type(report) is not pytest.TestReport:
         return report._to_json()
     d = report.__dict__.copy()
     longrepr = d.get("longrepr")
-    if longrepr is not None and type(longrepr) is not str and type(longrepr) is not tuple:
-        return report._to_json()
-    if "result" in d:
+    if type(longrepr) not in (type(None), str, tuple) or "result" in d:
         return report._to_json()
     node_id = d.pop("_id", None)
     for value in d.values():

@@ -99,6 +99,7 @@ class DSession:
         self._summary_report: str | None = None
         self._interrupted = False
         self._internal_error = False
+        self._sigterm_installed = False
         # True when only pytest itself implements pytest_report_from_serializable.
         self._plain_reports = only_pytest_implements(config, "pytest_report_from_serializable")
         self._last_node_id_text: str | None = None
@@ -441,7 +442,7 @@ class DSession:
         self._sigterm_installed = True
 
     def _restore_sigterm_handler(self) -> None:
-        if getattr(self, "_sigterm_installed", False):
+        if self._sigterm_installed:
             self._sigterm_installed = False
             if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -283,8 +283,7 @@ class WorkerStartError(Exception):
         if cause is None and io is not None:
             _kill_io(io)  # alive but unusable: it must not outlive the run
         what = cause or f"{type(error).__name__}: {error}"
-        text = str(spec).replace("execmodel=main_thread_only//", "", 1)
-        msg = f"could not start worker {spec.id} ({text}): {what}"
+        msg = f"could not start worker {spec.id} ({describe_spec(spec)}): {what}"
         tail = stderr_tail(io, STDERR_DRAIN_WAIT) if io is not None else ""
         if tail:
             msg += f"\nlast stderr lines of worker {spec.id}:\n{tail}"
@@ -542,7 +541,6 @@ class NodeManager:
             if popen is not None:
                 popens[id(popen)] = popen
         return list(popens.values())
-
 
     def kill_workers(self, sig: int, grace: float) -> None:
         """Send ``sig`` to every local gateway process, then SIGKILL those
