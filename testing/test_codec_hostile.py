@@ -24,6 +24,8 @@ from hypothesis import strategies as st
 
 from xdist_c import _core
 
+from test_codec import uvarint  # the wire's varint, written by hand
+
 FrameError = _core.FrameError
 HEADER = 11
 MAX_DEPTH = _core.MAX_DEPTH
@@ -32,15 +34,6 @@ KINDS = [
     for name in dir(_core)
     if name.startswith(("EV_", "CMD_")) and name not in ("EV_CLOSED", "EV_BADFRAME")
 ]
-
-
-def uvarint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def frame_of(body: bytes, count: int, body_len: int | None = None) -> bytes:

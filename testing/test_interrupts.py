@@ -153,9 +153,10 @@ def test_sigterm_stops_hanging_run_like_pytest(pytester: pytest.Pytester) -> Non
     assert elapsed < STOP_WITHIN, (elapsed, out)
 
 
-FAKE_PYTHON = """\
+# An interpreter for --tx ...//python=: the first {starts} starts (counted
+# in the test's directory) run the real one; later ones run {then}.
+LIMITED_PYTHON = """\
 #!/bin/sh
-# The first {starts} starts run the real interpreter; later ones die at once.
 n=0
 while [ $n -lt {starts} ]; do
     if mkdir "{dir}/start-$n" 2>/dev/null; then
@@ -163,16 +164,20 @@ while [ $n -lt {starts} ]; do
     fi
     n=$((n + 1))
 done
-echo "fake python: no interpreter for you" >&2
-exit 7
+{then}
 """
 
 
-def fake_python(pytester: pytest.Pytester, starts: int) -> str:
-    script = pytester.path / "fakepython"
-    script.write_text(FAKE_PYTHON.format(starts=starts, dir=pytester.path, python=sys.executable))
+def limited_python(pytester: pytest.Pytester, name: str, starts: int, then: str) -> str:
+    script = pytester.path / name
+    script.write_text(LIMITED_PYTHON.format(starts=starts, dir=pytester.path, python=sys.executable, then=then))
     script.chmod(0o755)
     return str(script)
+
+
+def fake_python(pytester: pytest.Pytester, starts: int) -> str:
+    """After ``starts`` real ones, an interpreter that dies at once."""
+    return limited_python(pytester, "fakepython", starts, 'echo "fake python: no interpreter for you" >&2\nexit 7')
 
 
 @pytest.mark.skipif(not os.path.exists("/bin/false"), reason="needs /bin/false")
@@ -241,27 +246,10 @@ HANG_IN_COLLECTION = """
         pass
 """
 
-# After {starts} real ones, an interpreter that never starts: the worker
-# never connects.
-HANG_BEFORE_CONNECTING = """\
-#!/bin/sh
-n=0
-while [ $n -lt {starts} ]; do
-    if mkdir "{dir}/start-$n" 2>/dev/null; then
-        exec "{python}" "$@"
-    fi
-    n=$((n + 1))
-done
-echo $$ > "{dir}/pid-$$"
-exec sleep 1000000
-"""
-
-
 def hanging_python(pytester: pytest.Pytester, starts: int) -> str:
-    script = pytester.path / "hangingpython"
-    script.write_text(HANG_BEFORE_CONNECTING.format(starts=starts, dir=pytester.path, python=sys.executable))
-    script.chmod(0o755)
-    return str(script)
+    """After ``starts`` real ones, an interpreter that never starts: the
+    worker never connects."""
+    return limited_python(pytester, "hangingpython", starts, f'echo $$ > "{pytester.path}/pid-$$"\nexec sleep 1000000')
 
 
 def hang_in_startup(pytester: pytest.Pytester, where: str) -> list[str]:
