@@ -269,6 +269,7 @@ xc_ledger_free(xc_ledger *lg)
 {
     for (Py_ssize_t i = 0; i < lg->nslots; i++) {
         xc_ideque_free(&lg->nodes[i].pending);
+        xc_ideque_free(&lg->nodes[i].home);
     }
     PyMem_Free(lg->nodes);
     xc_ideque_free(&lg->pending);
@@ -296,6 +297,8 @@ xc_ledger_add_node(xc_ledger *lg)
     Py_ssize_t slot = lg->nslots++;
     xc_node_rec *rec = &lg->nodes[slot];
     xc_ideque_init(&rec->pending);
+    xc_ideque_init(&rec->home);
+    rec->home_start = rec->home_stop = 0;
     rec->ncompleted = 0;
     rec->flags = 0;
     lg->nactive++;
@@ -317,6 +320,106 @@ xc_ledger_send(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t n)
 {
     return xc_ideque_move_front(&xc_ledger_node(lg, slot)->pending,
                                 &lg->pending, n);
+}
+
+Py_ssize_t
+xc_ledger_send_home(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t n)
+{
+    xc_node_rec *rec = xc_ledger_node(lg, slot);
+    Py_ssize_t want = n < xc_ledger_unsent(lg) ? n : xc_ledger_unsent(lg);
+    if (want <= 0) {
+        return 0;
+    }
+    if (xc_ideque_reserve(&rec->pending, want) < 0) {
+        return -1;
+    }
+    /* Nothing below allocates any more: the moves cannot fail. */
+    Py_ssize_t moved = xc_ideque_move_front(&rec->pending, &rec->home, want);
+    lg->nhome -= moved;
+    moved += xc_ideque_move_front(&rec->pending, &lg->pending, want - moved);
+    while (moved < want) {
+        xc_ideque *victim = NULL;
+        for (Py_ssize_t i = 0; i < lg->nslots; i++) {
+            xc_ideque *h = &lg->nodes[i].home;
+            if (h->len > 0 && (victim == NULL || h->len > victim->len)) {
+                victim = h;
+            }
+        }
+        assert(victim != NULL); /* unsent counted it */
+        Py_ssize_t k = want - moved < victim->len ? want - moved : victim->len;
+        for (Py_ssize_t i = victim->len - k; i < victim->len; i++) {
+            (void)xc_ideque_push_back(&rec->pending, xc_ideque_get(victim, i));
+        }
+        for (Py_ssize_t i = 0; i < k; i++) {
+            (void)xc_ideque_pop_back(victim);
+        }
+        lg->nhome -= k;
+        moved += k;
+    }
+    return moved;
+}
+
+int
+xc_ledger_fill(xc_ledger *lg, Py_ssize_t n)
+{
+    /* Owner of each index, or -1; checks the ranges on the way. */
+    Py_ssize_t *owner = PyMem_New(Py_ssize_t, (size_t)n + 1);
+    if (owner == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        owner[i] = -1;
+    }
+    int usable = 1;
+    for (Py_ssize_t s = 0; s < lg->nslots && usable; s++) {
+        xc_node_rec *rec = &lg->nodes[s];
+        if (rec->flags & XC_NODE_REMOVED) {
+            continue;
+        }
+        if (rec->home_start < 0 || rec->home_start > rec->home_stop ||
+            rec->home_stop > n) {
+            usable = 0;
+            break;
+        }
+        for (Py_ssize_t i = rec->home_start; i < rec->home_stop; i++) {
+            if (owner[i] != -1) {
+                usable = 0;
+                break;
+            }
+            owner[i] = s;
+        }
+    }
+    xc_ideque_clear(&lg->pending);
+    lg->nhome = 0;
+    for (Py_ssize_t s = 0; s < lg->nslots; s++) {
+        xc_ideque_clear(&lg->nodes[s].home);
+    }
+    int rc = 0;
+    for (Py_ssize_t i = 0; i < n && rc == 0; i++) {
+        Py_ssize_t s = usable ? owner[i] : -1;
+        if (s < 0) {
+            rc = xc_ideque_push_back(&lg->pending, i);
+        }
+        else {
+            rc = xc_ideque_push_back(&lg->nodes[s].home, i);
+            lg->nhome++;
+        }
+    }
+    PyMem_Free(owner);
+    return rc;
+}
+
+int
+xc_ledger_release_home(xc_ledger *lg, Py_ssize_t slot)
+{
+    xc_node_rec *rec = xc_ledger_node(lg, slot);
+    if (xc_ideque_extend(&lg->pending, &rec->home) < 0) {
+        return -1;
+    }
+    lg->nhome -= rec->home.len;
+    xc_ideque_free(&rec->home);
+    return 0;
 }
 
 int

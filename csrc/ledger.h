@@ -86,6 +86,9 @@ enum {
 
 typedef struct {
     xc_ideque pending;     /* indices sent to the node, not completed */
+    xc_ideque home;        /* not yet sent, kept for this node first */
+    Py_ssize_t home_start; /* the range given by set_home(), or 0, 0 */
+    Py_ssize_t home_stop;
     Py_ssize_t ncompleted; /* indices the node reported complete */
     unsigned int flags;
 } xc_node_rec;
@@ -95,9 +98,22 @@ typedef struct {
     Py_ssize_t nslots;
     Py_ssize_t cap;
     Py_ssize_t nactive;    /* slots without XC_NODE_REMOVED */
-    xc_ideque pending;     /* indices not yet sent to any node */
+    xc_ideque pending;     /* indices not yet sent to any node (and in
+                              no node's home) */
+    Py_ssize_t nhome;      /* indices in the nodes' home deques */
     Py_ssize_t ncompleted; /* completions over all nodes */
 } xc_ledger;
+
+/* Indices not yet sent to any node: the shared deque and every home.
+ *
+ * Homes serve split collection (xdist_c/split.py): a worker has collected
+ * one block of the files first, so the tests of that block are kept for it
+ * and it is sent them before any other. */
+static inline Py_ssize_t
+xc_ledger_unsent(const xc_ledger *lg)
+{
+    return lg->pending.len + lg->nhome;
+}
 
 void xc_ledger_init(xc_ledger *lg);
 void xc_ledger_free(xc_ledger *lg);
@@ -130,6 +146,16 @@ void xc_ledger_remove_node(xc_ledger *lg, Py_ssize_t slot);
  * back of the node's pending; returns how many (the node's last ones), or
  * -1. */
 Py_ssize_t xc_ledger_send(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t n);
+/* Like xc_ledger_send(), but from the node's home first, then the shared
+ * deque, then the back of the biggest home of another node (its owner
+ * gets to the front of it first). */
+Py_ssize_t xc_ledger_send_home(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t n);
+/* Move every index in [0, n) that is in no active node's home range to
+ * the shared deque, and each home range to its node's home deque (ranges
+ * must lie in [0, n) and not overlap: else none is used).  0 / -1. */
+int xc_ledger_fill(xc_ledger *lg, Py_ssize_t n);
+/* Give the node's home back to the shared deque (a node going away). */
+int xc_ledger_release_home(xc_ledger *lg, Py_ssize_t slot);
 /* Mark `item` complete on the node: 1 if it was pending there, 0 if not
  * (nothing changes).  O(1) when item is the node's first pending. */
 int xc_ledger_complete(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t item);

@@ -295,6 +295,25 @@ xc_sched_ideque_list(const xc_ideque *dq, Py_ssize_t start)
     return list;
 }
 
+PyObject *
+xc_sched_unsent_list(xc_sched *self)
+{
+    PyObject *list = xc_sched_ideque_list(&self->ledger.pending, 0);
+    for (Py_ssize_t s = 0; list != NULL && s < self->ledger.nslots; s++) {
+        const xc_ideque *home = &xc_ledger_node(&self->ledger, s)->home;
+        for (Py_ssize_t i = 0; i < xc_ideque_len(home); i++) {
+            PyObject *v = PyLong_FromSsize_t(xc_ideque_get(home, i));
+            if (v == NULL || PyList_Append(list, v) < 0) {
+                Py_XDECREF(v);
+                Py_CLEAR(list);
+                break;
+            }
+            Py_DECREF(v);
+        }
+    }
+    return list;
+}
+
 int
 xc_sched_report_mismatch(xc_sched *self, xc_sched_state *ss,
                          PyObject *base_node, PyObject *node,
@@ -732,7 +751,7 @@ base_get_tests_finished(PyObject *op, void *closure)
     (void)closure;
     xc_sched *self = (xc_sched *)op;
     int finished = self->ncollections >= self->numnodes &&
-                   xc_ideque_len(&self->ledger.pending) == 0 &&
+                   xc_ledger_unsent(&self->ledger) == 0 &&
                    xc_ideque_len(&self->orphans) == 0 &&
                    !xc_ledger_any_node_has(&self->ledger, 2);
     return PyBool_FromLong(finished);
@@ -743,7 +762,7 @@ base_get_has_pending(PyObject *op, void *closure)
 {
     (void)closure;
     xc_sched *self = (xc_sched *)op;
-    int has = xc_ideque_len(&self->ledger.pending) > 0 ||
+    int has = xc_ledger_unsent(&self->ledger) > 0 ||
               xc_ledger_any_node_has(&self->ledger, 1);
     return PyBool_FromLong(has);
 }
@@ -820,6 +839,39 @@ base_node_pending(PyObject *op, PyTypeObject *cls, PyObject *const *args,
                                 0);
 }
 
+/* Python: the tests [start, stop) go to node first (load, worksteal) */
+static PyObject *
+base_set_home(PyObject *op, PyTypeObject *cls, PyObject *const *args,
+              Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"node", "start", "stop"};
+    PyObject *argv[3] = {NULL, NULL, NULL};
+    xc_sched *self = (xc_sched *)op;
+    (void)cls;
+    if (xc_sched_check(self) < 0 ||
+        xc_parse_args("set_home", args, nargs, kwnames, names, 3, 3, argv) <
+            0) {
+        return NULL;
+    }
+    Py_ssize_t slot = xc_sched_slot_of(self, argv[0]);
+    if (slot < 0) {
+        return NULL;
+    }
+    Py_ssize_t start = PyNumber_AsSsize_t(argv[1], PyExc_OverflowError);
+    if (start == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t stop = PyNumber_AsSsize_t(argv[2], PyExc_OverflowError);
+    if (stop == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    /* Checked against the collection when it is distributed. */
+    xc_node_rec *rec = xc_ledger_node(&self->ledger, slot);
+    rec->home_start = start;
+    rec->home_stop = stop;
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 base_remove_pending_tests_from_node(PyObject *op, PyTypeObject *cls,
                                     PyObject *const *args, Py_ssize_t nargs,
@@ -885,6 +937,10 @@ static PyMethodDef base_methods[] = {
     {"node_pending", (PyCFunction)(void (*)(void))base_node_pending, XC_METH,
      PyDoc_STR("node_pending($self, node)\n--\n\n"
                "Indices sent to node and not yet completed, in order.")},
+    {"set_home", (PyCFunction)(void (*)(void))base_set_home, XC_METH,
+     PyDoc_STR("set_home($self, node, start, stop)\n--\n\n"
+               "Keep the tests start..stop-1 for node first (load and\n"
+               "worksteal; before schedule()): it collected their files.")},
     {"remove_pending_tests_from_node",
      (PyCFunction)(void (*)(void))base_remove_pending_tests_from_node,
      XC_METH,

@@ -133,6 +133,8 @@ int xc_sched_same_ids(PyObject *ids, PyObject *collection);
 
 /* New reference: a list of the ints in dq[start:]. */
 PyObject *xc_sched_ideque_list(const xc_ideque *dq, Py_ssize_t start);
+/* The indices not yet sent: the shared deque, then each node's home. */
+PyObject *xc_sched_unsent_list(xc_sched *self);
 
 /* Call self._collection_mismatch(base_node, node, base_ids, ids) (looked
  * up on the instance).  0 / -1. */

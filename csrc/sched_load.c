@@ -101,12 +101,11 @@ load_send(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
     if (xc_ledger_node(&self->ledger, slot)->flags & XC_NODE_REMOVED) {
         return 0;
     }
-    Py_ssize_t count =
-        slice_count(xc_ideque_len(&self->ledger.pending), num);
+    Py_ssize_t count = slice_count(xc_ledger_unsent(&self->ledger), num);
     if (count == 0) {
         return 0;
     }
-    Py_ssize_t moved = xc_ledger_send(&self->ledger, slot, count);
+    Py_ssize_t moved = xc_ledger_send_home(&self->ledger, slot, count);
     if (moved < 0) {
         return -1;
     }
@@ -146,7 +145,7 @@ load_check_schedule(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
     if (rec->flags & skip) {
         return 0;
     }
-    Py_ssize_t npending = xc_ideque_len(&self->ledger.pending);
+    Py_ssize_t npending = xc_ledger_unsent(&self->ledger);
     if (npending == 0) {
         return xc_sched_shutdown_node(self, ss, slot);
     }
@@ -194,8 +193,7 @@ load_initial(xc_sched *self, xc_sched_state *ss)
     Py_ssize_t nlive = 0;
     Py_ssize_t n = PyList_GET_SIZE(self->base_ids);
 
-    xc_ideque_clear(&self->ledger.pending);
-    if (xc_ideque_append_range(&self->ledger.pending, 0, n) < 0) {
+    if (xc_ledger_fill(&self->ledger, n) < 0) {
         return -1;
     }
     self->scheduled = 1;
@@ -239,7 +237,7 @@ load_initial(xc_sched *self, xc_sched_state *ss)
             }
         }
     }
-    if (xc_ideque_len(&self->ledger.pending) == 0) {
+    if (xc_ledger_unsent(&self->ledger) == 0) {
         /* Everything went out at once: the nodes may stop when done. */
         for (Py_ssize_t s = 0; s < self->ledger.nslots; s++) {
             if (xc_ledger_node(&self->ledger, s)->flags & XC_NODE_REMOVED) {
@@ -310,7 +308,7 @@ load_get_pending(PyObject *op, void *closure)
 {
     (void)closure;
     xc_sched *self = (xc_sched *)op;
-    return xc_sched_ideque_list(&self->ledger.pending, 0);
+    return xc_sched_unsent_list(self);
 }
 
 /* Python: see the module docstring; late nodes are compared right away. */
@@ -447,8 +445,16 @@ load_remove_node(PyObject *op, PyTypeObject *cls, PyObject *const *args,
         return NULL;
     }
     xc_node_rec *rec = xc_ledger_node(&self->ledger, slot);
+    Py_ssize_t home = xc_ideque_len(&rec->home);
+    if (xc_ledger_release_home(&self->ledger, slot) < 0) {
+        return NULL;
+    }
+    rec = xc_ledger_node(&self->ledger, slot);
     if (xc_ideque_len(&rec->pending) == 0) {
         xc_ideque_free(&rec->pending);
+        if (home > 0 && load_check_all(self, ss) < 0) {
+            return NULL;
+        }
         Py_RETURN_NONE;
     }
     /* The first pending test is the one that was running. */

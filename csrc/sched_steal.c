@@ -115,12 +115,11 @@ static int
 steal_send(xc_steal *self, xc_sched_state *ss, Py_ssize_t slot,
            Py_ssize_t num)
 {
-    Py_ssize_t count =
-        ssize_min(num, xc_ideque_len(&self->base.ledger.pending));
+    Py_ssize_t count = ssize_min(num, xc_ledger_unsent(&self->base.ledger));
     if (count <= 0 || !steal_usable(self, slot)) {
         return 0;
     }
-    Py_ssize_t moved = xc_ledger_send(&self->base.ledger, slot, count);
+    Py_ssize_t moved = xc_ledger_send_home(&self->base.ledger, slot, count);
     if (moved < 0) {
         return -1;
     }
@@ -209,10 +208,10 @@ steal_check(xc_steal *self, xc_sched_state *ss)
     if (nidle == 0) {
         goto done;
     }
-    if (xc_ideque_len(&self->base.ledger.pending) > 0) {
+    if (xc_ledger_unsent(&self->base.ledger) > 0) {
         for (Py_ssize_t i = 0; i < nidle; i++) {
             Py_ssize_t num =
-                xc_ideque_len(&self->base.ledger.pending) / (nidle - i);
+                xc_ledger_unsent(&self->base.ledger) / (nidle - i);
             if (steal_send(self, ss, idle[i], num) < 0) {
                 goto error;
             }
@@ -362,8 +361,7 @@ steal_schedule(PyObject *op, PyTypeObject *cls, PyObject *const *args,
         PyErr_NoMemory();
         return NULL;
     }
-    xc_ideque_clear(&base->ledger.pending);
-    if (xc_ideque_append_range(&base->ledger.pending, 0, n) < 0) {
+    if (xc_ledger_fill(&base->ledger, n) < 0) {
         PyMem_Free(mark);
         return NULL;
     }
@@ -553,7 +551,8 @@ steal_remove_node(PyObject *op, PyTypeObject *cls, PyObject *const *args,
         return NULL;
     }
     Py_ssize_t slot = xc_sched_slot_of(base, node);
-    if (slot < 0 || xc_sched_unregister(base, slot) < 0) {
+    if (slot < 0 || xc_sched_unregister(base, slot) < 0 ||
+        xc_ledger_release_home(&base->ledger, slot) < 0) {
         return NULL;
     }
     xc_ideque *pending = &xc_ledger_node(&base->ledger, slot)->pending;
@@ -631,7 +630,7 @@ steal_get_pending(PyObject *op, void *closure)
 {
     (void)closure;
     xc_sched *self = (xc_sched *)op;
-    return xc_sched_ideque_list(&self->ledger.pending, 0);
+    return xc_sched_unsent_list(self);
 }
 
 static PyObject *
@@ -640,7 +639,7 @@ steal_get_tests_finished(PyObject *op, void *closure)
     (void)closure;
     xc_steal *self = (xc_steal *)op;
     int finished = self->base.ncollections >= self->base.numnodes &&
-                   xc_ideque_len(&self->base.ledger.pending) == 0 &&
+                   xc_ledger_unsent(&self->base.ledger) == 0 &&
                    self->steal_slot < 0 &&
                    !xc_ledger_any_node_has(&self->base.ledger, 2);
     return PyBool_FromLong(finished);

@@ -51,9 +51,9 @@ class TestBasics:
         result = pytester.runpytest_subprocess("-n", "2", "-v")
         result.stdout.fnmatch_lines_random(
             [
-                "[[]gw?[]] [[] *%[]] PASSED test_a.py::test_ok*",
-                "[[]gw?[]] [[] *%[]] FAILED test_a.py::test_fail*",
-                "[[]gw?[]] [[] *%[]] SKIPPED test_a.py::test_skip*",
+                "[[]gw?[]] [[]*%[]] PASSED test_a.py::test_ok*",
+                "[[]gw?[]] [[]*%[]] FAILED test_a.py::test_fail*",
+                "[[]gw?[]] [[]*%[]] SKIPPED test_a.py::test_skip*",
                 "scheduling tests via LoadScheduling",
             ]
         )
@@ -445,7 +445,12 @@ class TestHooksAndApi:
 
 
 class TestBehaviour:
-    def test_different_collections_reported(self, pytester: pytest.Pytester) -> None:
+    @pytest.mark.parametrize("split", ["auto", "off"])
+    def test_different_collections_reported(self, pytester: pytest.Pytester, split: str) -> None:
+        # Split (one file: gw1 collects it, gw0 collects it again when sent
+        # a test of it and finds other ids) or not (the controller compares
+        # the whole collections): the same report. (Split, the test gw1 was
+        # sent first has run by then: "1 passed, 1 error".)
         pytester.makepyfile(
             """
             import os, pytest
@@ -454,7 +459,7 @@ class TestBehaviour:
             def test_p(i): pass
             """
         )
-        result = pytester.runpytest_subprocess("-n", "2")
+        result = pytester.runpytest_subprocess("-n", "2", f"--split-collection={split}")
         result.stdout.fnmatch_lines(
             [
                 "*ERROR collecting gw?*",
@@ -473,6 +478,7 @@ class TestBehaviour:
             ]
         )
         assert result.ret == 1
+        assert "INTERNALERROR" not in result.stdout.str()
 
     def test_exitfirst(self, pytester: pytest.Pytester) -> None:
         pytester.makepyfile(

@@ -258,7 +258,9 @@ def hang_in_startup(pytester: pytest.Pytester, where: str) -> list[str]:
         pytester.makeconftest(textwrap.dedent(HANG_IN_CONFTEST))
         pytester.makepyfile("def test_a(): pass")
     elif where == "collection":
-        pytester.makepyfile(textwrap.dedent(HANG_IN_COLLECTION))
+        # Two files: with split collection each worker collects one first.
+        hang = textwrap.dedent(HANG_IN_COLLECTION)
+        pytester.makepyfile(test_hang_a=hang, test_hang_b=hang)
     else:
         assert where == "connect"
         pytester.makepyfile("def test_a(): pass")

@@ -35,6 +35,8 @@ Commands (controller -> worker)::
     CMD_RUNTESTS_ALL     None
     CMD_STEAL            list[int]
     CMD_SHUTDOWN         None
+    CMD_COLLECTION       list[list[str]]  every file's test ids (split
+                                          collection, xdist_c/split.py)
 
 Synthetic events, made by :class:`Pump` only (a frame carrying them is
 malformed)::
@@ -67,6 +69,7 @@ CMD_RUNTESTS: int
 CMD_RUNTESTS_ALL: int
 CMD_STEAL: int
 CMD_SHUTDOWN: int
+CMD_COLLECTION: int
 EV_CLOSED: int
 EV_BADFRAME: int
 
@@ -163,6 +166,8 @@ class _SchedulerBase:
     def schedule(self) -> None: ...
     def node_pending(self, node: Any) -> list[int]:
         """Indices sent to node and not yet completed, in order."""
+    def set_home(self, node: Any, start: int, stop: int) -> None:
+        """Keep tests start..stop-1 for node first (load, worksteal)."""
     def _collection_mismatch(self, base_node: Any, node: Any,
                              base_ids: list[str], ids: list[str]) -> None: ...
 

@@ -28,7 +28,9 @@ import pytest
 from xdist_c import _core
 from xdist_c._fastpath import only_pytest_implements
 from xdist_c._fastpath import parse_node_id as _parse_node_id
+from xdist_c.report import report_collection_diff
 from xdist_c.scheduler import SCHEDULERS
+from xdist_c.split import JoinedCollection
 from xdist_c.scheduler import Scheduling
 from xdist_c.workermanage import STDERR_DRAIN_WAIT
 from xdist_c.workermanage import NodeManager
@@ -91,6 +93,7 @@ class DSession:
         self._slots: list[WorkerController] = []
         self._session: pytest.Session | None = None
         self._failed_collection_errors: dict[object, bool] = {}
+        self._joined = JoinedCollection()
         self._active_nodes: set[WorkerController] = set()
         # Workers that sent their collection (and so may have started tests).
         self._collected_nodes: set[WorkerController] = set()
@@ -249,10 +252,76 @@ class DSession:
         pass
 
     def worker_collectionfinish(self, node: WorkerController, payload: dict[str, Any]) -> None:
+        again = payload.get("again")
+        if again is not None:  # even when shutting down: it stopped early
+            self._collected_again(node, again)
+            return
         self._collected_nodes.add(node)
         if self.shuttingdown:
             return
-        ids: list[str] = payload["ids"]
+        layout = payload.get("split")
+        if layout is None:
+            self._accept_collection(node, payload["ids"])
+            return
+        # A block of the files (xdist_c.split): wait for the whole collection.
+        join = self._joined
+        joined_before = join.ids is not None
+        own, problem = join.add(node.gateway.id, layout)
+        if problem is not None:
+            self.log(problem)
+            if joined_before:
+                # A replacement that collected something else: the
+                # scheduler compares, logs it and gives it no work.
+                self._accept_collection(node, own)
+                return
+            report = pytest.CollectReport(node.gateway.id, "failed", longrepr=problem, result=[])
+            self.config.hook.pytest_collectreport(report=report)
+            self.triggershutdown()
+            return
+        join.waiting.append(node)
+        if join.ids is None:
+            if self.terminal:
+                self.trdist.setstatus(node.gateway.spec, WorkerStatus.CollectionDone, tests_collected=len(own))
+            return
+        ready, join.waiting = join.waiting, []
+        assert join.frame is not None
+        for n in ready:  # the table must reach them before any test index
+            n.send_frame(join.frame)
+        for n in ready:
+            if n._down:
+                continue
+            home = join.home(n.gateway.id)
+            set_home = getattr(self.sched, "set_home", None)  # not in custom schedulers
+            if home is not None and set_home is not None and n in self.sched.nodes:
+                # It sees these tests first: it has their files collected.
+                set_home(n, *home)
+            self._accept_collection(n, join.ids)
+
+    def _collected_again(self, node: WorkerController, again: list[Any]) -> None:
+        """A split worker collected a file another worker collected first and
+        found other tests: reported like differing collections, and the
+        run stops (no test of that file can be trusted to be the one meant)."""
+        number, ids = again
+        join = self._joined
+        expected = join.files.get(number) if isinstance(number, int) else None
+        if expected is None or not isinstance(ids, list):
+            self.worker_badframe(node, "unexpected collection message")
+            return
+        msg = report_collection_diff(expected, ids, join.owner(number), node.gateway.id)
+        if msg is None:
+            return
+        self.log(msg)
+        report = pytest.CollectReport(node.gateway.id, "failed", longrepr=msg, result=[])
+        self.config.hook.pytest_collectreport(report=report)
+        self.triggershutdown()
+        # It stopped: what it was sent stays unrun, as after any
+        # collection error (nothing runs once one is seen).
+        assert self.sched is not None
+        if node in self.sched.nodes:
+            self.sched.remove_node(node)
+
+    def _accept_collection(self, node: WorkerController, ids: list[str]) -> None:
+        """Hand a worker's whole collection to the scheduler."""
         self.config.hook.pytest_xdist_node_collection_finished(node=node, ids=ids)
         assert self._session is not None and self.sched is not None
         self._session.testscollected = len(ids)

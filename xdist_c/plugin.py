@@ -191,6 +191,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--dist=load (at least 2 per worker are sent at the start); "
         "unlimited if not set",
     )
+    group.addoption(
+        "--split-collection",
+        dest="split_collection",
+        action="store",
+        choices=("auto", "always", "off"),
+        default="auto",
+        help="Let each worker collect only its share of the test files and "
+        "the rest when it needs them (load, loadscope, loadfile, loadgroup and "
+        "worksteal; 2+ workers). auto (default): unless a plugin or conftest "
+        "sees the collection as one list (pytest_collection_modifyitems and "
+        "the like) or --lf/--ff/--nf/--sw is used. always: regardless. off: "
+        "every worker collects everything, as pytest-xdist does",
+    )
     group._addoption(
         "-f",
         "--looponfail",

@@ -26,6 +26,8 @@ import pytest
 from xdist_c import _core
 from xdist_c._fastpath import only_pytest_implements
 from xdist_c._fastpath import report_to_json
+from xdist_c.split import CollectionMismatch
+from xdist_c.split import SplitCollection
 
 try:
     from setproctitle import setproctitle as _setproctitle
@@ -82,7 +84,13 @@ class CommandQueue:
 class WorkerInteractor:
     """Plugin registered in the worker's pytest; relays its events."""
 
-    def __init__(self, config: pytest.Config, channel: Any, event_pipe: str | None = None) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        channel: Any,
+        event_pipe: str | None = None,
+        split: tuple[int, int] | None = None,
+    ) -> None:
         self.config = config
         self.channel = channel
         # Frames go to the controller's event pipe when it gave us one (a
@@ -100,6 +108,11 @@ class WorkerInteractor:
         self.debug = bool(config.option.debug)
         self._plain_reports = only_pytest_implements(config, "pytest_report_to_serializable")
         config.pluginmanager.register(self, "xdist_c.worker")
+        # Collect only a block of the files (see xdist_c.split) when told to.
+        self.split: SplitCollection | None = None
+        if split is not None:
+            self.split = SplitCollection(config, *split)
+            config.pluginmanager.register(self.split, "xdist_c.split")
 
     # ------------------------------------------------------------ sending
 
@@ -138,7 +151,8 @@ class WorkerInteractor:
             if kind == _core.CMD_RUNTESTS:
                 self.torun.put_many(payload)
             elif kind == _core.CMD_RUNTESTS_ALL:
-                self.torun.put_many(range(len(self.session.items)))
+                total = self.split.total if self.split is not None else len(self.session.items)
+                self.torun.put_many(range(total))
             elif kind == _core.CMD_STEAL:
                 stolen = self.torun.steal(payload)
                 # Sent from the receiver thread: the main thread may be
@@ -146,6 +160,8 @@ class WorkerInteractor:
                 self.send_frame(_core.encode_frame([(_core.EV_UNSCHEDULED, stolen)]))
             elif kind == _core.CMD_SHUTDOWN:
                 self.torun.put_many([_SHUTDOWN])
+            elif kind == _core.CMD_COLLECTION and self.split is not None:
+                self.split.set_table(payload)
 
     def next_index(self) -> int:
         index = self.torun.try_get()
@@ -195,11 +211,14 @@ class WorkerInteractor:
 
     @pytest.hookimpl
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.send(
-            _core.EV_COLLECTIONFINISH,
-            {"topdir": str(self.config.rootpath), "ids": [item.nodeid for item in session.items]},
-            now=True,
-        )
+        payload: dict[str, Any] = {"topdir": str(self.config.rootpath)}
+        if self.split is not None and self.split.taken:
+            payload["split"] = self.split.layout(session.items)
+            payload["ids"] = []
+        else:
+            self.split = None
+            payload["ids"] = [item.nodeid for item in session.items]
+        self.send(_core.EV_COLLECTIONFINISH, payload, now=True)
 
     @pytest.hookimpl
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
@@ -218,9 +237,18 @@ class WorkerInteractor:
         fixtures are torn down knowing what runs next)."""
         self.item_index = index
         next_index = self.next_index()
-        items = self.session.items
-        item = items[index]
-        nextitem = None if next_index == _SHUTDOWN else items[next_index]
+        if self.split is not None:
+            item_at = self.split.item
+        else:
+            item_at = self.session.items.__getitem__
+        try:
+            item = item_at(index)
+            nextitem = None if next_index == _SHUTDOWN else item_at(next_index)
+        except CollectionMismatch as e:
+            # The controller reports it as pytest-xdist reports differing
+            # collections, and stops the run; this worker runs nothing more.
+            self.send(_core.EV_COLLECTIONFINISH, {"again": [e.number, e.ids]}, now=True)
+            return _SHUTDOWN
         _title(f"[pytest-xdist running] {item.nodeid}")
         start = time.perf_counter()
         self.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
@@ -254,8 +282,9 @@ class WorkerInteractor:
 
     @pytest.hookimpl
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        # Passing collection reports carry nothing the controller needs.
-        if not report.passed:
+        # Passing collection reports carry nothing the controller needs;
+        # nor does collecting again a file another worker collected first.
+        if not report.passed and not (self.split is not None and self.split.again):
             data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
             self.send(_core.EV_COLLECTREPORT, data)
 
@@ -267,6 +296,8 @@ class WorkerInteractor:
         nodeid: str,
         location: tuple[str, int, str] | None,
     ) -> None:
+        if when == "collect" and self.split is not None and self.split.again:
+            return  # the file's first collector sent it
         self.send(
             _core.EV_WARNING,
             {
@@ -358,7 +389,10 @@ def run_worker(
     config._parser.prog = os.path.basename(workerinput["mainargv"][0])
     config.workerinput = workerinput  # type: ignore[attr-defined]
     config.workeroutput = {}  # type: ignore[attr-defined]
-    interactor = WorkerInteractor(config, channel, option_dict.get("xdist_c_event_pipe"))
+    split = option_dict.get("xdist_c_split")
+    interactor = WorkerInteractor(
+        config, channel, option_dict.get("xdist_c_event_pipe"), tuple(split) if split else None
+    )
     try:
         config.hook.pytest_cmdline_main(config=config)
     finally:

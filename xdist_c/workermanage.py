@@ -32,6 +32,7 @@ import pytest
 from xdist_c import _core
 from xdist_c._spec import parse_tx_spec_config
 from xdist_c.plugin import _sys_path
+from xdist_c.split import SPLIT_MODES
 
 _COMMANDS = {
     "runtests": _core.CMD_RUNTESTS,
@@ -386,6 +387,23 @@ class NodeManager:
         self.log = Producer("nodemanager", enabled=config.option.debug)
         self._pipedir: str | None = None
         self._starting = _Starting()
+        # Split collection (xdist_c.split): the first len(specs) workers
+        # each collect one block of the files; later ones (replacements)
+        # collect all of them, file by file.
+        self.split_parts = 0
+        if (
+            config.getoption("split_collection", "auto") != "off"
+            and config.getvalue("dist") in SPLIT_MODES
+            and len(self.specs) >= 2
+        ):
+            self.split_parts = len(self.specs)
+
+    def split_for(self, slot: int) -> tuple[int, int] | None:
+        """The ``(part, parts)`` of the files the worker in ``slot`` collects
+        first, or None when every worker collects everything."""
+        if not self.split_parts:
+            return None
+        return (slot, self.split_parts) if slot < self.split_parts else (0, 1)
 
     def event_pipe(self, spec: execnet.XSpec, slot: int) -> tuple[str, int] | None:
         """A FIFO for a local worker to write its frames to, opened for
@@ -604,6 +622,9 @@ class WorkerController:
             if factory is not None:
                 option_dict["basetemp"] = str(factory.getbasetemp() / f"popen-{self.gateway.id}")
         self.config.hook.pytest_configure_node(node=self)
+        split = self.nodemanager.split_for(slot)
+        if split is not None:
+            option_dict["xdist_c_split"] = split
         pipe = self.nodemanager.event_pipe(spec, slot)
         if pipe is not None:
             path, fd = pipe
@@ -630,6 +651,13 @@ class WorkerController:
             # scheduler then takes these tests back.  A dead worker must not
             # crash the controller.
             self.log(f"could not send {name}: {exc}")
+
+    def send_frame(self, frame: bytes) -> None:
+        """Send an encoded command frame (the joined collection)."""
+        try:
+            self.channel.send(frame)
+        except OSError as exc:  # gone: see sendcommand()
+            self.log(f"could not send a frame: {exc}")
 
     def send_runtest_some(self, indices: Sequence[int]) -> None:
         self.sendcommand("runtests", indices=indices)

@@ -1,0 +1,356 @@
+"""Split collection (xdist_c/split.py): each worker collects one block of the
+test files, the controller joins the blocks, a worker collects any other file
+it is sent a test from; the schedulers send a worker its own block first."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from xdist_c import _core
+from xdist_c._core import LoadScheduler, WorkStealScheduler
+from xdist_c.split import JoinedCollection
+
+from test_scheduler import MockNode
+
+TIMEOUT = 120
+
+# Each worker appends, when its run loop starts, its session.items, and at
+# every pytest_itemcollected the item: so a test can see what each worker
+# collected up front and what it collected at all.  (Not with
+# pytest_collection_finish: a conftest implementing it turns the split off.)
+RECORDER = """
+import json, os
+def _log(kind, ids):
+    path = os.path.join(os.path.dirname(__file__), "collected.jsonl")
+    with open(path, "a") as f:
+        f.write(json.dumps([os.environ.get("PYTEST_XDIST_WORKER", "-"), kind, ids]) + "\\n")
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session):
+    _log("session", [item.nodeid for item in session.items])
+@pytest.hookimpl
+def pytest_itemcollected(item):
+    _log("item", [item.nodeid])
+"""
+
+
+def make_suite(pytester: pytest.Pytester, files: int = 6, per_file: int = 3, conftest: str = "") -> list[str]:
+    ids = []
+    for f in range(files):
+        body = []
+        for t in range(per_file):
+            body.append(f"def test_{t}():\n    pass\n")
+            ids.append(f"test_f{f}.py::test_{t}")
+        pytester.makepyfile(**{f"test_f{f}": "\n".join(body)})
+    pytester.makeconftest("import pytest\n" + RECORDER + conftest)
+    return ids
+
+
+def collected(pytester: pytest.Pytester) -> dict[str, dict[str, list[str]]]:
+    """worker id -> {"session": its session.items, "item": all it collected}."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for line in (pytester.path / "collected.jsonl").read_text().splitlines():
+        worker, kind, ids = json.loads(line)
+        out.setdefault(worker, {"session": [], "item": []})[kind].extend(ids)
+    return out
+
+
+def outcomes(result: pytest.RunResult) -> list[tuple[str, str]]:
+    """(outcome, nodeid) of every -rA summary line, sorted."""
+    found = []
+    for line in result.outlines:
+        m = re.match(r"(PASSED|FAILED|SKIPPED|XFAIL|XPASS|ERROR) (\S+)", line)
+        if m:
+            found.append((m.group(1), m.group(2)))
+    return sorted(found)
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=TIMEOUT)
+
+
+# --------------------------------------------------------------------------
+# whole runs
+
+
+def test_each_worker_collects_one_block(pytester: pytest.Pytester) -> None:
+    ids = make_suite(pytester)
+    result = run(pytester, "-n", "2")
+    result.assert_outcomes(passed=len(ids))
+    seen = collected(pytester)
+    # Up front: gw0 the first three files, gw1 the last three.
+    assert seen["gw0"]["session"] == ids[:9]
+    assert seen["gw1"]["session"] == ids[9:]
+
+
+def test_off_collects_everything_everywhere(pytester: pytest.Pytester) -> None:
+    ids = make_suite(pytester)
+    result = run(pytester, "-n", "2", "--split-collection=off")
+    result.assert_outcomes(passed=len(ids))
+    seen = collected(pytester)
+    assert seen["gw0"]["session"] == ids
+    assert seen["gw1"]["session"] == ids
+
+
+def test_conftest_modifyitems_keeps_whole_collection(pytester: pytest.Pytester) -> None:
+    ids = make_suite(
+        pytester,
+        conftest="def pytest_collection_modifyitems(items):\n    items.reverse()\n",
+    )
+    result = run(pytester, "-n", "2", "-v")
+    result.assert_outcomes(passed=len(ids))
+    seen = collected(pytester)
+    assert seen["gw0"]["session"] == ids[::-1]
+    assert seen["gw1"]["session"] == ids[::-1]
+
+
+def test_always_splits_despite_a_conftest_hook(pytester: pytest.Pytester) -> None:
+    ids = make_suite(
+        pytester,
+        conftest="def pytest_collection_modifyitems(items):\n    pass\n",
+    )
+    result = run(pytester, "-n", "2", "--split-collection=always")
+    result.assert_outcomes(passed=len(ids))
+    seen = collected(pytester)
+    assert seen["gw0"]["session"] == ids[:9]
+    assert seen["gw1"]["session"] == ids[9:]
+
+
+@pytest.mark.parametrize("option", ["--lf", "--ff", "--nf", "--sw"])
+def test_cache_options_keep_whole_collection(pytester: pytest.Pytester, option: str) -> None:
+    ids = make_suite(pytester)
+    result = pytester.runpytest_subprocess("-n", "2", option, timeout=TIMEOUT)
+    result.assert_outcomes(passed=len(ids))
+    seen = collected(pytester)
+    assert sorted(seen["gw0"]["session"]) == sorted(ids)  # --nf reorders
+
+
+@pytest.mark.parametrize("dist", ["load", "loadfile", "loadscope", "worksteal", "loadgroup"])
+def test_every_test_collected_and_reported_once(pytester: pytest.Pytester, dist: str) -> None:
+    """loadfile and loadscope send whole files wherever they like: the
+    worker collects those it does not have."""
+    ids = make_suite(pytester, files=7, per_file=4)
+    result = run(pytester, "-n", "3", f"--dist={dist}", "-rA")
+    result.assert_outcomes(passed=len(ids))
+    assert outcomes(result) == sorted(("PASSED", i) for i in ids)
+    seen = collected(pytester)
+    up_front = [i for w in ("gw0", "gw1", "gw2") for i in seen[w]["session"]]
+    assert up_front == ids  # three blocks, in file order, no overlap
+
+
+def test_outcomes_and_summary_same_as_off(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_a="""
+        import pytest
+        @pytest.fixture(scope="module")
+        def res():
+            return []
+        @pytest.mark.parametrize("x", range(4))
+        def test_param(x, res):
+            res.append(x)
+            assert x != 2
+        def test_skip():
+            pytest.skip("no")
+        @pytest.mark.xfail
+        def test_xfail():
+            assert 0
+        """,
+        test_b="""
+        class TestC:
+            def test_one(self):
+                print("out")
+            def test_two(self):
+                raise ValueError("boom")
+        """,
+        test_c="""
+        import pytest
+        @pytest.fixture
+        def broken():
+            raise RuntimeError("setup")
+        def test_err(broken):
+            pass
+        def test_ok():
+            pass
+        """,
+        test_d="def test_d():\n    pass\n",
+    )
+    on = run(pytester, "-n", "2", "-rA", "-k", "not test_one")
+    off = run(pytester, "-n", "2", "-rA", "-k", "not test_one", "--split-collection=off")
+    serial = run(pytester, "-p", "no:xdist", "-rA", "-k", "not test_one")
+    assert on.ret == off.ret == serial.ret == 1
+    assert outcomes(on) == outcomes(off) == outcomes(serial)
+    assert len(outcomes(on)) == 10
+
+    def summary(r: pytest.RunResult) -> str:
+        return re.sub(r" in [\d.]+s.*", "", r.outlines[-1]).strip("= ")
+
+    # (xdist runs, like pytest-xdist's, do not count deselected tests)
+    assert summary(on) == summary(off)
+    assert summary(on) == summary(serial).replace(" 1 deselected,", "")
+
+
+def test_collection_error_reported_once(pytester: pytest.Pytester) -> None:
+    make_suite(pytester, files=4, per_file=2)
+    pytester.makepyfile(test_zbroken="import nosuchmodule_xc\n")
+    on = run(pytester, "-n", "2")
+    off = run(pytester, "-n", "2", "--split-collection=off")
+    assert on.ret == off.ret != 0
+    for r in (on, off):
+        assert r.stdout.str().count("ERROR collecting test_zbroken.py") == 1
+    assert on.outlines[-1].split(" in ")[0] == off.outlines[-1].split(" in ")[0]
+
+
+def test_crash_while_collecting_own_block(pytester: pytest.Pytester) -> None:
+    """Only the owner collects a file that kills its interpreter; its
+    replacement collects everything and dies too; the run ends, reporting it."""
+    make_suite(pytester, files=4, per_file=2)
+    pytester.makepyfile(test_zcrash="import os\nos._exit(3)\n")
+    result = run(pytester, "-n", "2", "--max-worker-restart=1")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*maximum crashed workers reached: 1*"])
+
+
+# --------------------------------------------------------------------------
+# JoinedCollection (controller side)
+
+
+def layout(nfiles: int, first: int, per_file: list[list[str]]) -> dict[str, Any]:
+    return {"nfiles": nfiles, "files": [first, first + len(per_file)], "ids": per_file}
+
+
+class TestJoinedCollection:
+    def test_joins_blocks_in_file_order(self) -> None:
+        join = JoinedCollection()
+        own, problem = join.add("gw1", layout(3, 2, [["c::1"]]))
+        assert (own, problem, join.ids) == (["c::1"], None, None)
+        own, problem = join.add("gw0", layout(3, 0, [["a::1", "a::2"], []]))
+        assert problem is None
+        assert join.ids == ["a::1", "a::2", "c::1"]
+        assert join.home("gw0") == (0, 2)
+        assert join.home("gw1") == (2, 3)
+        assert join.frame is not None
+        assert _core.decode_frame(join.frame) == [
+            (_core.CMD_COLLECTION, [["a::1", "a::2"], [], ["c::1"]])
+        ]
+
+    def test_a_worker_with_every_file_has_no_home(self) -> None:
+        join = JoinedCollection()
+        join.add("gw0", layout(2, 0, [["a"], ["b"]]))
+        assert join.ids == ["a", "b"]
+        assert join.home("gw0") is None
+
+    def test_other_file_count(self) -> None:
+        join = JoinedCollection()
+        join.add("gw0", layout(3, 0, [["a"]]))
+        _, problem = join.add("gw1", layout(4, 1, [["b"]]))
+        assert problem is not None and "found 4 test files, other workers 3" in problem
+        assert join.ids is None
+
+    def test_other_ids_for_a_file(self) -> None:
+        join = JoinedCollection()
+        join.add("gw0", layout(2, 0, [["a"], ["b"]]))
+        own, problem = join.add("gw2", layout(2, 0, [["a"], ["B"]]))
+        assert own == ["a", "B"]
+        assert problem is not None and "file #1" in problem
+
+    @pytest.mark.parametrize("bad", [layout(2, 1, [["a"], ["b"]]), {"nfiles": 2, "files": [1, 0], "ids": []}])
+    def test_malformed(self, bad: dict[str, Any]) -> None:
+        _, problem = JoinedCollection().add("gw0", bad)
+        assert problem is not None and "malformed" in problem
+
+
+# --------------------------------------------------------------------------
+# homes in the schedulers
+
+
+def _homed(sched: Any, n: int, homes: list[tuple[int, int]]) -> list[MockNode]:
+    nodes = [MockNode() for _ in homes]
+    col = [f"t.py::test_{i}" for i in range(n)]
+    for node in nodes:
+        sched.add_node(node)
+    for node, (start, stop) in zip(nodes, homes):
+        sched.set_home(node, start, stop)
+        sched.add_node_collection(node, col)
+    sched.schedule()
+    return nodes
+
+
+def _complete_all(sched: Any, node: MockNode) -> None:
+    while node.queue:
+        sched.mark_test_complete(node, node.queue.pop(0))
+
+
+class TestHomes:
+    def test_load_sends_each_node_its_home_first(self) -> None:
+        sched = LoadScheduler(2)
+        a, b = _homed(sched, 40, [(0, 20), (20, 40)])
+        assert a.indices == list(range(5))
+        assert b.indices == list(range(20, 25))
+        assert sorted(sched.pending) == list(range(5, 20)) + list(range(25, 40))
+
+    def test_load_takes_from_the_back_of_another_home(self) -> None:
+        sched = LoadScheduler(2)
+        a, b = _homed(sched, 40, [(0, 20), (20, 40)])
+        _complete_all(sched, a)
+        while a.indices[-1] < 20:
+            _complete_all(sched, a)
+        assert a.indices[:20] == list(range(20))
+        stolen = a.indices[20:]
+        assert stolen and 39 in stolen  # from the back of b's home
+        assert not set(stolen) & set(b.indices)
+        _complete_all(sched, b)
+        _complete_all(sched, a)
+        _complete_all(sched, b)
+        done = sorted(a.indices + b.indices)
+        assert done == list(range(40))
+        assert sched.tests_finished
+
+    def test_removed_node_gives_its_home_away(self) -> None:
+        sched = LoadScheduler(2)
+        a, b = _homed(sched, 40, [(0, 20), (20, 40)])
+        assert sched.remove_node(b) == "t.py::test_20"
+        while not a.shutting_down:
+            before = len(a.indices)
+            _complete_all(sched, a)
+            assert len(a.indices) > before or a.shutting_down
+        # everything but the test b was running went to a
+        assert sorted(a.indices) == [i for i in range(40) if i != 20]
+
+    def test_overlapping_homes_are_ignored(self) -> None:
+        sched = LoadScheduler(2)
+        a, b = _homed(sched, 40, [(0, 30), (20, 40)])
+        assert a.indices == list(range(5))
+        assert b.indices == list(range(5, 10))
+
+    def test_out_of_range_homes_are_ignored(self) -> None:
+        sched = LoadScheduler(2)
+        a, b = _homed(sched, 10, [(0, 5), (5, 11)])
+        assert a.indices == [0, 1]
+        assert b.indices == [2, 3]
+
+    def test_worksteal_starts_each_node_on_its_home(self) -> None:
+        sched = WorkStealScheduler(2)
+        a, b = _homed(sched, 40, [(0, 25), (25, 40)])
+        # Even halves: a cannot take all of its 25; b takes the rest of
+        # a's home from its back.
+        assert a.indices == list(range(20))
+        assert b.indices == list(range(25, 40)) + list(range(20, 25))
+
+
+def test_collection_warning_reported_once(pytester: pytest.Pytester) -> None:
+    """The worker that collects a file first reports its collection
+    warnings; a worker collecting it again does not (so the count is the
+    serial run's; pytest-xdist counts one per worker)."""
+    pytester.makepyfile(
+        test_w="class TestX:\n    def __init__(self):\n        pass\n    def test_a(self):\n        pass\n"
+        "def test_b():\n    pass\n",
+        test_z="def test_c():\n    pass\n",
+    )
+    # loadfile: test_w.py may go to the worker that did not collect it first
+    on = run(pytester, "-n", "2", "--dist=loadfile")
+    off = run(pytester, "-n", "2", "--dist=loadfile", "--split-collection=off")
+    on.stdout.fnmatch_lines(["*2 passed, 1 warning*"])
+    off.stdout.fnmatch_lines(["*2 passed, 2 warnings*"])
