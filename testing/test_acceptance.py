@@ -353,6 +353,27 @@ class TestHooksAndApi:
         assert "nodedown gw1 None from-controller" in lines
         assert lines.count("logreport True") == 3
 
+    def test_worker_skips_pytest_summary_sections_not_plugins(self, pytester: pytest.Pytester) -> None:
+        """Workers run plugins' pytest_terminal_summary, but not pytest's own
+        FAILURES/short-summary sections (nobody sees a worker's terminal);
+        the controller shows them once."""
+        pytester.makeconftest(
+            """
+            import os
+            def pytest_terminal_summary(terminalreporter, config):
+                worker = os.environ.get("PYTEST_XDIST_WORKER", "controller")
+                with open(os.path.join(str(config.rootpath), "summary-" + worker), "w") as f:
+                    f.write(str(config.option.no_summary))
+            """
+        )
+        pytester.makepyfile("def test_a(): assert 0, 'boom-a'\ndef test_b(): pass")
+        result = pytester.runpytest_subprocess("-n", "2", "-rA")
+        assert result.ret == 1
+        done = {p.name: p.read_text() for p in pytester.path.glob("summary-*")}
+        assert done == {"summary-gw0": "True", "summary-gw1": "True", "summary-controller": "False"}
+        assert result.stdout.str().count("boom-a") == 2  # the traceback and the short summary
+        result.stdout.fnmatch_lines(["*= FAILURES =*", "*short test summary info*", "FAILED test_*::test_a*"])
+
     def test_custom_scheduler_hook_is_used(self, pytester: pytest.Pytester) -> None:
         pytester.makeconftest(
             """

@@ -9,6 +9,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xdist_c import _core
 from xdist_c._core import LoadScheduler, WorkStealScheduler
@@ -267,7 +269,7 @@ class TestJoinedCollection:
 
 
 def _homed(sched: Any, n: int, homes: list[tuple[int, int]]) -> list[MockNode]:
-    nodes = [MockNode() for _ in homes]
+    nodes = [StealNode() for _ in homes]
     col = [f"t.py::test_{i}" for i in range(n)]
     for node in nodes:
         sched.add_node(node)
@@ -281,6 +283,18 @@ def _homed(sched: Any, n: int, homes: list[tuple[int, int]]) -> list[MockNode]:
 def _complete_all(sched: Any, node: MockNode) -> None:
     while node.queue:
         sched.mark_test_complete(node, node.queue.pop(0))
+
+
+class StealNode(MockNode):
+    """Answers a steal request later, as a worker does: ``steals`` holds the
+    requests; the test hands back what is still queued."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steals: list[list[int]] = []
+
+    def send_steal(self, indices: list[int]) -> None:
+        self.steals.append(list(indices))
 
 
 class TestHomes:
@@ -354,3 +368,34 @@ def test_collection_warning_reported_once(pytester: pytest.Pytester) -> None:
     off = run(pytester, "-n", "2", "--dist=loadfile", "--split-collection=off")
     on.stdout.fnmatch_lines(["*2 passed, 1 warning*"])
     off.stdout.fnmatch_lines(["*2 passed, 2 warnings*"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.integers(0, 80),
+    cuts=st.lists(st.integers(0, 80), min_size=0, max_size=3),
+    order=st.randoms(use_true_random=False),
+    steal=st.booleans(),
+)
+def test_homes_send_every_test_once(n: int, cuts: list[int], order: Any, steal: bool) -> None:
+    """Whatever the homes, each test is sent exactly once and the run ends."""
+    bounds = [0, *sorted(min(c, n) for c in cuts), n]
+    homes = list(zip(bounds, bounds[1:]))
+    sched = WorkStealScheduler(len(homes)) if steal else LoadScheduler(len(homes))
+    nodes = _homed(sched, n, homes)
+    done: list[int] = []
+    for _ in range(20 * n + 20):
+        for node in nodes:
+            while node.steals:  # the worker gives back what it has not started
+                wanted = node.steals.pop(0)
+                given = wanted if all(i in node.queue[1:] for i in wanted) else []
+                node.queue = [i for i in node.queue if i not in given]
+                sched.remove_pending_tests_from_node(node, given)
+        busy = [node for node in nodes if node.queue]
+        if not busy:
+            break
+        node = order.choice(busy)
+        done.append(node.queue.pop(0))
+        sched.mark_test_complete(node, done[-1])
+    assert sorted(done) == list(range(n))
+    assert sched.tests_finished

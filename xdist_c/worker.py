@@ -379,6 +379,12 @@ def _setup_config(config: pytest.Config, basetemp: str | None) -> None:
     config.option.numprocesses = None
     config.option.maxprocesses = None
     config.option.basetemp = basetemp
+    # A worker's terminal output is never shown (execnet points its stdout
+    # at a temporary file) and the controller prints the run's summary:
+    # pytest's own summary sections (FAILURES, ERRORS, the short test
+    # summary, ...) would only format every failure again for nobody.
+    # Plugins' pytest_terminal_summary still run, as with --no-summary.
+    config.option.no_summary = True
 
 
 def run_worker(
