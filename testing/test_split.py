@@ -32,7 +32,7 @@ def _log(kind, ids):
         f.write(json.dumps([os.environ.get("PYTEST_XDIST_WORKER", "-"), kind, ids]) + "\\n")
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session):
-    _log("session", [item.nodeid for item in session.items])
+    _log("session", [item.nodeid for item in getattr(session, "items", [])])
 @pytest.hookimpl
 def pytest_itemcollected(item):
     _log("item", [item.nodeid])

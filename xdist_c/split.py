@@ -83,7 +83,8 @@ class SplitCollection:
         self.part = part
         self.parts = parts
         self.mode = config.getoption("split_collection", "auto")
-        self.files: list[tuple[pytest.File, int]] = []  # (collector, position in session.items)
+        self.files: list[tuple[pytest.File, int]] = []  # (collector, items before it)
+        self._nitems = 0  # items the walk has produced so far
         self.taken = False  # the split was taken: self.files holds the files
         self.reason: str | None = None  # why it was not
         self.first = self.stop = 0  # this worker's block of files
@@ -110,11 +111,15 @@ class SplitCollection:
             session.genitems = self._orig_genitems  # type: ignore[method-assign]
 
     def _genitems(self, node: Any) -> Iterator[Any]:
-        if self._holding and isinstance(node, pytest.File):
-            # Hold it back; where its items would have gone is the current
-            # end of session.items (list.extend consumes genitems lazily).
-            self.files.append((node, len(self.session.items)))
-            return iter(())
+        # Every node of the walk comes through here (genitems recurses
+        # through the session attribute), in the order of the final list.
+        if self._holding:
+            if isinstance(node, pytest.File):
+                # Hold it back, remembering how many items come before it.
+                self.files.append((node, self._nitems))
+                return iter(())
+            if isinstance(node, pytest.Item):
+                self._nitems += 1
         return self._orig_genitems(node)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)

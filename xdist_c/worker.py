@@ -39,6 +39,8 @@ FLUSH_BYTES = 256 * 1024
 
 _SHUTDOWN = -1
 
+NO_SUMMARY_KEEPS_PLUGINS = tuple(int(p) for p in pytest.__version__.split(".")[:2]) >= (9, 2)
+
 
 def _title(text: str) -> None:
     if _setproctitle is not None:
@@ -383,8 +385,10 @@ def _setup_config(config: pytest.Config, basetemp: str | None) -> None:
     # at a temporary file) and the controller prints the run's summary:
     # pytest's own summary sections (FAILURES, ERRORS, the short test
     # summary, ...) would only format every failure again for nobody.
-    # Plugins' pytest_terminal_summary still run, as with --no-summary.
-    config.option.no_summary = True
+    # From pytest 9.2 on, --no-summary skips just those sections (plugins'
+    # pytest_terminal_summary still run); before, it skipped the plugins too.
+    if NO_SUMMARY_KEEPS_PLUGINS:
+        config.option.no_summary = True
 
 
 def run_worker(
