@@ -318,13 +318,6 @@ xc_ledger_remove_node(xc_ledger *lg, Py_ssize_t slot)
 Py_ssize_t
 xc_ledger_send(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t n)
 {
-    return xc_ideque_move_front(&xc_ledger_node(lg, slot)->pending,
-                                &lg->pending, n);
-}
-
-Py_ssize_t
-xc_ledger_send_home(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t n)
-{
     xc_node_rec *rec = xc_ledger_node(lg, slot);
     Py_ssize_t want = n < xc_ledger_unsent(lg) ? n : xc_ledger_unsent(lg);
     if (want <= 0) {

@@ -142,14 +142,12 @@ xc_node_can_work(const xc_node_rec *rec)
 /* Flag the node removed.  Its pending deque is left as is: the caller
  * decides whether to requeue, hand over or drop it. */
 void xc_ledger_remove_node(xc_ledger *lg, Py_ssize_t slot);
-/* Move up to n indices from the front of the global pending deque to the
- * back of the node's pending; returns how many (the node's last ones), or
- * -1. */
+/* Move up to n unsent indices to the back of the node's pending: from the
+ * front of its home first, then from the front of the shared deque, then
+ * from the back of the biggest home of another node (its owner gets to the
+ * front of it first).  Without homes that is the shared deque's first n.
+ * Returns how many (the node's last ones), or -1. */
 Py_ssize_t xc_ledger_send(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t n);
-/* Like xc_ledger_send(), but from the node's home first, then the shared
- * deque, then the back of the biggest home of another node (its owner
- * gets to the front of it first). */
-Py_ssize_t xc_ledger_send_home(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t n);
 /* Move every index in [0, n) that is in no active node's home range to
  * the shared deque, and each home range to its node's home deque (ranges
  * must lie in [0, n) and not overlap: else none is used).  0 / -1. */

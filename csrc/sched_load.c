@@ -105,7 +105,7 @@ load_send(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
     if (count == 0) {
         return 0;
     }
-    Py_ssize_t moved = xc_ledger_send_home(&self->ledger, slot, count);
+    Py_ssize_t moved = xc_ledger_send(&self->ledger, slot, count);
     if (moved < 0) {
         return -1;
     }
@@ -449,7 +449,6 @@ load_remove_node(PyObject *op, PyTypeObject *cls, PyObject *const *args,
     if (xc_ledger_release_home(&self->ledger, slot) < 0) {
         return NULL;
     }
-    rec = xc_ledger_node(&self->ledger, slot);
     if (xc_ideque_len(&rec->pending) == 0) {
         xc_ideque_free(&rec->pending);
         if (home > 0 && load_check_all(self, ss) < 0) {

@@ -119,7 +119,7 @@ steal_send(xc_steal *self, xc_sched_state *ss, Py_ssize_t slot,
     if (count <= 0 || !steal_usable(self, slot)) {
         return 0;
     }
-    Py_ssize_t moved = xc_ledger_send_home(&self->base.ledger, slot, count);
+    Py_ssize_t moved = xc_ledger_send(&self->base.ledger, slot, count);
     if (moved < 0) {
         return -1;
     }

@@ -198,16 +198,21 @@ def test_worker_dying_before_connecting(pytester: pytest.Pytester) -> None:
     assert err.count("fake python: no interpreter for you") >= 2
 
 
-def test_replacement_worker_that_cannot_start(pytester: pytest.Pytester) -> None:
+def first_test_crashes(pytester: pytest.Pytester, count: int) -> None:
+    """A suite of ``count`` tests whose first kills its worker (exit code 3)."""
     pytester.makepyfile(
-        """
+        f"""
         import os, pytest
-        @pytest.mark.parametrize("i", range(6))
+        @pytest.mark.parametrize("i", range({count}))
         def test_p(i):
             if i == 0:
                 os._exit(3)
         """
     )
+
+
+def test_replacement_worker_that_cannot_start(pytester: pytest.Pytester) -> None:
+    first_test_crashes(pytester, 6)
     script = fake_python(pytester, 2)
     result = pytester.runpytest_subprocess("-d", "--tx", f"2*popen//python={script}", timeout=60)
     out, err = result.stdout.str(), result.stderr.str()
@@ -298,15 +303,7 @@ def test_sigterm_stops_run_hanging_in_worker_startup(pytester: pytest.Pytester, 
 def test_signal_stops_run_whose_replacement_worker_hangs_in_startup(pytester: pytest.Pytester, how: str) -> None:
     # A worker crashes; its replacement is started in the controller's main
     # thread and never connects.
-    pytester.makepyfile(
-        """
-        import os, pytest
-        @pytest.mark.parametrize("i", range(4))
-        def test_p(i):
-            if i == 0:
-                os._exit(3)
-        """
-    )
+    first_test_crashes(pytester, 4)
     script = hanging_python(pytester, 2)
     ret, out, elapsed = interrupt_run(pytester, how, 1, "-d", "--tx", f"2*popen//python={script}")
     assert elapsed < STOP_WITHIN, (elapsed, out)

@@ -30,8 +30,8 @@ from xdist_c._fastpath import only_pytest_implements
 from xdist_c._fastpath import parse_node_id as _parse_node_id
 from xdist_c.report import report_collection_diff
 from xdist_c.scheduler import SCHEDULERS
-from xdist_c.split import JoinedCollection
 from xdist_c.scheduler import Scheduling
+from xdist_c.split import JoinedCollection
 from xdist_c.workermanage import STDERR_DRAIN_WAIT
 from xdist_c.workermanage import NodeManager
 from xdist_c.workermanage import Producer
@@ -287,11 +287,11 @@ class DSession:
         assert join.frame is not None
         for n in ready:  # the table must reach them before any test index
             n.send_frame(join.frame)
+        set_home = getattr(self.sched, "set_home", None)  # not in custom schedulers
         for n in ready:
             if n._down:
                 continue
             home = join.home(n.gateway.id)
-            set_home = getattr(self.sched, "set_home", None)  # not in custom schedulers
             if home is not None and set_home is not None and n in self.sched.nodes:
                 # It sees these tests first: it has their files collected.
                 set_home(n, *home)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterator
+from itertools import accumulate
 from typing import Any
 
 import pytest
@@ -44,6 +45,12 @@ FILE_NUMBER = pytest.StashKey[int]()
 
 # Plugins (module names) known to implement those hooks item by item.
 ITEMWISE_PLUGINS = ("_hypothesis_pytestplugin",)
+
+
+def file_starts(table: list[list[str]]) -> list[int]:
+    """Where each file's tests start in the joined collection, then the
+    total: ``[0, len(table[0]), len(table[0]) + len(table[1]), ...]``."""
+    return list(accumulate((len(ids) for ids in table), initial=0))
 
 
 def _plugin_module(plugin: object) -> str:
@@ -86,7 +93,6 @@ class SplitCollection:
         self.files: list[tuple[pytest.File, int]] = []  # (collector, items before it)
         self._nitems = 0  # items the walk has produced so far
         self.taken = False  # the split was taken: self.files holds the files
-        self.reason: str | None = None  # why it was not
         self.first = self.stop = 0  # this worker's block of files
         self._orig_genitems: Any = None
         self._holding = False
@@ -133,8 +139,8 @@ class SplitCollection:
         """Collect this worker's files (all of them when the split is not
         taken) into ``items``, at the places a whole collection puts them."""
         nfiles = len(self.files)
-        self.reason = self._blocker(items)
-        if self.reason is None:
+        self.taken = self._blocker(items) is None
+        if self.taken:
             self.first = self.part * nfiles // self.parts
             self.stop = (self.part + 1) * nfiles // self.parts
         else:
@@ -150,7 +156,6 @@ class SplitCollection:
                     merged.append(item)
         merged.extend(items[done:])
         items[:] = merged
-        self.taken = self.reason is None
 
     def _blocker(self, items: list[pytest.Item]) -> str | None:
         if self.mode == "off":
@@ -180,12 +185,8 @@ class SplitCollection:
 
     def set_table(self, table: list[list[str]]) -> None:
         """Every file's test ids, from the controller (receiver thread)."""
-        starts = []
-        total = 0
-        for ids in table:
-            starts.append(total)
-            total += len(ids)
-        items: list[pytest.Item | None] = [None] * total
+        starts = file_starts(table)
+        items: list[pytest.Item | None] = [None] * starts[-1]
         for k, own in enumerate(self._own_items):
             start = starts[self.first + k]
             items[start : start + len(own)] = own
@@ -238,10 +239,11 @@ class CollectionMismatch(Exception):
 class JoinedCollection:
     """The controller's side: joins the blocks of files the workers report.
 
-    ``blocks`` keeps the workers in the order they reported, so ``owner()``
-    names the first to report a file.  ``add()`` takes one worker's split collection message; once every file
+    ``add()`` takes one worker's split collection message; once every file
     is known, ``ids`` is the whole collection (file by file) and ``frame``
     the ``CMD_COLLECTION`` command that tells a worker every file's ids.
+    ``blocks`` keeps the workers in the order they reported, so ``owner()``
+    names the first to report a file.
     """
 
     def __init__(self) -> None:
@@ -279,11 +281,7 @@ class JoinedCollection:
         self.blocks[node_id] = (first, stop)
         if self.ids is None and len(self.files) == nfiles:
             table = [self.files[number] for number in range(nfiles)]
-            total = 0
-            for ids in table:
-                self._starts.append(total)
-                total += len(ids)
-            self._starts.append(total)
+            self._starts = file_starts(table)
             self.ids = [nodeid for ids in table for nodeid in ids]
             self.frame = _core.encode_frame([(_core.CMD_COLLECTION, table)])
         return own, None
