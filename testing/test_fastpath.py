@@ -87,7 +87,7 @@ def test_report_to_json_matches_pytest(pytester: pytest.Pytester) -> None:
 def test_report_to_json_does_not_share_the_report_dict(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_a(): pass")
     collector = _Collect()
-    pytester.inline_run("-p", "no:xdist", plugins=[collector])
+    pytester.inline_run("-p", "no:xdist", "-p", "no:hypothesispytest", plugins=[collector])
     report = collector.reports[0]
     data = report_to_json(report)
     data["outcome"] = "changed"

@@ -145,7 +145,7 @@ def junit_cases(path: Any) -> Counter[tuple[Any, ...]]:
 def run(pytester: pytest.Pytester, name: str, *args: str) -> tuple[pytest.RunResult, Any]:
     xml = pytester.path / f"{name}.xml"
     result = pytester.runpytest(
-        "-p", "no:cacheprovider", "-o", "junit_family=xunit1", "-o", "junit_logging=all",
+        "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-o", "junit_family=xunit1", "-o", "junit_logging=all",
         f"--junitxml={xml}", *args,
     )  # fmt: skip
     return result, xml

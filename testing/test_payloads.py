@@ -40,7 +40,9 @@ def outcome_records(reprec: Any) -> Counter[tuple[Any, ...]]:
 def run_both(pytester: pytest.Pytester, *args: str) -> tuple[Counter[tuple[Any, ...]], Any]:
     """Run serially and with -n 2; check both saw the same; return the
     records and the distributed run's recorder."""
-    common = ["-p", "no:cacheprovider", "--show-capture=no", *args]
+    # (in-process runs: hypothesis's plugin, loaded again, can refuse to
+    # start once hypothesis is imported, so it stays out)
+    common = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest", "--show-capture=no", *args]
     serial = pytester.inline_run(*common)
     dist = pytester.inline_run("-n", "2", *common)
     serial_records = outcome_records(serial)
@@ -121,7 +123,7 @@ def test_ten_thousand_frame_traceback(pytester: pytest.Pytester) -> None:
     # pytest itself needs seconds to format such a traceback, so this one is
     # not also run serially: the structure is checked instead.
     pytester.makepyfile(textwrap.dedent(DEEP))
-    dist = pytester.inline_run("-n", "2", "-p", "no:cacheprovider")
+    dist = pytester.inline_run("-n", "2", "-p", "no:cacheprovider", "-p", "no:hypothesispytest")
     reports = dist.getreports("pytest_runtest_logreport")
     assert [(r.when, r.outcome) for r in reports if r.nodeid.endswith("test_deep")] == [
         ("setup", "passed"),
