@@ -79,6 +79,9 @@
 #define XC_STREAM_MAX_FRAME ((Py_ssize_t)1 << 30) /* body bytes */
 #define XC_STREAM_READ 65536        /* bytes asked of each read() */
 #define XC_STREAM_BUDGET (4 << 20)  /* bytes read per stream per get() */
+#define XC_LINGER_EVENTS 48         /* get(linger=...) lingers only when
+                                       fewer events than this are ready */
+#define XC_LINGER_MAX_US 1000000    /* and for at most a second */
 
 /* Microseconds of a monotonic clock. */
 static int64_t
@@ -726,18 +729,76 @@ pump_wait(PumpObject *self, int64_t deadline_us)
     return 1;
 }
 
+/* Sleep `us` microseconds with the GIL released (get()'s linger: frames
+ * that arrive meanwhile wait in the pipes and the ring). */
+static void
+pump_linger(int64_t us)
+{
+    Py_BEGIN_ALLOW_THREADS
+#ifdef MS_WINDOWS
+    Sleep((DWORD)((us + 999) / 1000));
+#else
+    struct timespec ts;
+    ts.tv_sec = (time_t)(us / 1000000);
+    ts.tv_nsec = (long)(us % 1000000) * 1000;
+    (void)nanosleep(&ts, NULL); /* EINTR: stop early, signals run later */
+#endif
+    Py_END_ALLOW_THREADS
+}
+
+/* get() has `out` ready to hand out: if it is only a few events, all of
+ * them a test's progress, and the caller asked for a linger not yet
+ * spent, sleep it (once) and say so; the
+ * caller then collects what arrived meanwhile.  Each wake-up of the
+ * controller (a context switch, poll(), read()) then serves several tests
+ * instead of one. */
+static int
+pump_should_linger(PyObject *out, int64_t *linger_us)
+{
+    Py_ssize_t n = PyList_GET_SIZE(out);
+    if (*linger_us <= 0 || n >= XC_LINGER_EVENTS) {
+        return 0;
+    }
+    /* Only a test's progress waits: start-up, collection, warnings, a
+     * worker finishing or going away are handled at once. */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long kind = PyLong_AsLong(PyTuple_GET_ITEM(PyList_GET_ITEM(out, i), 1));
+        if (kind != XC_EV_LOGSTART && kind != XC_EV_TESTREPORT &&
+            kind != XC_EV_LOGFINISH && kind != XC_EV_COMPLETE) {
+            return 0;
+        }
+    }
+    pump_linger(*linger_us);
+    *linger_us = 0;
+    return 1;
+}
+
 static PyObject *
 Pump_get(PumpObject *self, PyObject *const *args, Py_ssize_t nargs,
          PyObject *kwnames)
 {
-    static const char *const names[] = {"timeout"};
-    PyObject *timeout;
+    static const char *const names[] = {"timeout", "linger"};
+    PyObject *argv[2];
     PyObject *out = NULL;
     int64_t deadline_us = -1;
+    int64_t linger_us = 0;
 
-    if (xc_unpack_args("get", args, nargs, kwnames, names, 0, 1, &timeout) <
-        0) {
+    if (xc_unpack_args("get", args, nargs, kwnames, names, 0, 2, argv) < 0) {
         return NULL;
+    }
+    PyObject *timeout = argv[0];
+    if (argv[1] != NULL && argv[1] != Py_None) {
+        double t = PyFloat_AsDouble(argv[1]);
+        if (t == -1.0 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (!(t >= 0.0)) {
+            PyErr_SetString(PyExc_ValueError,
+                            "'linger' must be a non-negative number");
+            return NULL;
+        }
+        linger_us = t * 1e6 < XC_LINGER_MAX_US ? (int64_t)(t * 1e6)
+                                                : XC_LINGER_MAX_US;
     }
     if (timeout != NULL && timeout != Py_None) {
         double t = PyFloat_AsDouble(timeout);
@@ -805,6 +866,9 @@ Pump_get(PumpObject *self, PyObject *const *args, Py_ssize_t nargs,
             Py_DECREF(e.obj);
         }
         int done = PyList_GET_SIZE(out) > 0;
+        if (done && pump_should_linger(out, &linger_us)) {
+            continue;
+        }
         if (self->nstreams == 0) {
             if (done) {
                 return out;
@@ -837,6 +901,9 @@ Pump_get(PumpObject *self, PyObject *const *args, Py_ssize_t nargs,
         if (PyList_GET_SIZE(out) > 0 || self->ring.count > 0) {
             if (self->ring.count > 0) {
                 continue; /* a feeder pushed while we polled */
+            }
+            if (pump_should_linger(out, &linger_us)) {
+                continue;
             }
             return out;
         }
@@ -957,10 +1024,12 @@ static PyMethodDef Pump_methods[] = {
                "only.")},
     {"get", (PyCFunction)(void (*)(void))Pump_get,
      METH_FASTCALL | METH_KEYWORDS,
-     PyDoc_STR("get($self, timeout=None)\n--\n\n"
+     PyDoc_STR("get($self, timeout=None, linger=0.0)\n--\n\n"
                "Wait until something is queued (or timeout seconds), then "
                "return every queued event as (slot, kind, payload); [] on "
-               "timeout.")},
+               "timeout.  With linger > 0, when fewer than 48 events are "
+               "ready, sleep that many seconds once first, so that more "
+               "arrive.")},
     {NULL, NULL, 0, NULL},
 };
 

@@ -169,7 +169,7 @@ def test_keyword_arguments_as_in_the_stub() -> None:
     p.feeder(slot=2)(frame((EV_COMPLETE, (1, 0.5))))
     p.put(slot=3, kind=EV_CLOSED, payload=None)
     assert p.get(timeout=0) == [(2, EV_COMPLETE, (1, 0.5)), (3, EV_CLOSED, None)]
-    assert str(inspect.signature(p.get)) == "(timeout=None)"
+    assert str(inspect.signature(p.get)) == "(timeout=None, linger=0.0)"
     assert str(inspect.signature(p.put)) == "(slot, kind, payload)"
     with pytest.raises(TypeError, match="unexpected keyword"):
         p.get(wait=1)
@@ -208,6 +208,101 @@ def test_get_woken_by_feeder() -> None:
         t.join()
         assert out == [(9, EV_COMPLETE, (1, 0.5))]
         assert 0.15 <= elapsed < 10
+
+
+def _progress(i: int) -> bytes:
+    """One test's events, as a worker sends them."""
+    nodeid, location = f"t.py::test_{i}", ("t.py", i, f"test_{i}")
+    return frame(
+        (_core.EV_LOGSTART, (nodeid, location)),
+        (_core.EV_LOGFINISH, (nodeid, location)),
+        (EV_COMPLETE, (i, 0.001)),
+    )
+
+
+def _feed_later(feed: Any, data: bytes, delay: float) -> threading.Thread:
+    def later() -> None:
+        time.sleep(delay)
+        feed(data)
+
+    t = threading.Thread(target=later)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("source", ["feeder", "stream"])
+def test_get_lingers_for_more_progress_events(source: str) -> None:
+    """With few progress events ready, get(linger=...) sleeps once and also
+    hands out what arrived meanwhile."""
+    p = _core.Pump()
+    if source == "stream":
+        if not hasattr(p, "attach_stream"):
+            pytest.skip("no event pipes on this platform")
+        import os
+
+        r, w = os.pipe()
+        p.attach_stream(3, r)
+        feed = lambda data: os.write(w, data)  # noqa: E731
+    else:
+        feed = p.feeder(3)
+    try:
+        feed(_progress(0))
+        t = _feed_later(feed, _progress(1), 0.1)
+        t0 = time.monotonic()
+        out = p.get(timeout=30, linger=0.6)
+        elapsed = time.monotonic() - t0
+        t.join()
+        assert [(slot, kind) for slot, kind, _ in out] == [
+            (3, _core.EV_LOGSTART), (3, _core.EV_LOGFINISH), (3, EV_COMPLETE)
+        ] * 2
+        assert [payload for _, kind, payload in out if kind == EV_COMPLETE] == [(0, 0.001), (1, 0.001)]
+        assert 0.55 <= elapsed < 10
+        # lingering is once per get(): nothing more arrives, get() returns
+        feed(_progress(2))
+        t0 = time.monotonic()
+        assert len(p.get(timeout=30)) == 3
+        assert time.monotonic() - t0 < 0.5
+    finally:
+        if source == "stream":
+            os.close(w)
+
+
+@pytest.mark.parametrize(
+    "ready",
+    [
+        pytest.param([(_core.EV_WORKERREADY, {"id": "gw0"})], id="start-up"),
+        pytest.param([(_core.EV_LOGSTART, ("a", None)), (_core.EV_COLLECTREPORT, {})], id="mixed"),
+        pytest.param([(EV_COMPLETE, (i, 0.0)) for i in range(48)], id="48-events"),
+    ],
+)
+def test_get_does_not_linger(ready: list[tuple[int, Any]]) -> None:
+    """Anything but a test's progress, or many events, is handed out at
+    once."""
+    p = _core.Pump()
+    p.feeder(0)(frame(*ready))
+    t0 = time.monotonic()
+    out = p.get(timeout=30, linger=5.0)
+    assert time.monotonic() - t0 < 2.0
+    assert [(kind, payload) for _, kind, payload in out] == ready
+
+
+def test_get_linger_bounds() -> None:
+    p = _core.Pump()
+    for bad in (-0.001, float("nan")):
+        with pytest.raises(ValueError, match="linger"):
+            p.get(0, linger=bad)
+    with pytest.raises(TypeError):
+        p.get(0, linger="1")  # type: ignore[arg-type]
+    assert p.get(0, linger=None) == []  # type: ignore[arg-type]
+    # nothing ready: linger does not apply, the timeout does
+    t0 = time.monotonic()
+    assert p.get(0.05, linger=5.0) == []
+    assert time.monotonic() - t0 < 2.0
+    # at most a second, however long asked for
+    p.feeder(0)(_progress(0))
+    t0 = time.monotonic()
+    assert len(p.get(0, linger=1e9)) == 3
+    assert 0.9 <= time.monotonic() - t0 < 5.0
 
 
 def test_many_threads() -> None:

@@ -127,12 +127,17 @@ class Pump:
         ``endmarker`` -> EV_CLOSED; anything else -> EV_BADFRAME."""
     def put(self, slot: int, kind: int, payload: object) -> None:
         """Queue one already-decoded event (synthetic events)."""
-    def get(self, timeout: float | None = None) -> list[tuple[int, int, Any]]:
+    def get(self, timeout: float | None = None, linger: float = 0.0) -> list[tuple[int, int, Any]]:
         """Wait until something is queued (or timeout seconds; None waits
         forever), then return every queued event as (slot, kind, payload)
         in arrival order; [] on timeout.  A frame that fails to decode gives
         one (slot, EV_BADFRAME, message) event in its place.  Signals are
-        handled while waiting (KeyboardInterrupt propagates)."""
+        handled while waiting (KeyboardInterrupt propagates).
+
+        linger: when something is ready but fewer than 48 events, sleep
+        this long (at most 1 s) once, with the GIL released, and hand out
+        what has arrived by then too: one wake-up then serves several
+        tests."""
     def __len__(self) -> int:
         """Number of queued entries not yet returned by get()."""
 
