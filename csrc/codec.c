@@ -827,6 +827,12 @@ typedef struct {
     const unsigned char *end;
     PyObject *FrameError;   /* borrowed */
     PyObject *key_cache;    /* borrowed dict, or NULL: see dec_key() */
+    PyObject **str_cache;   /* borrowed table, or NULL: dec_cached_str() */
+    /* the last tuple of plain values that added nothing to the string
+     * table, and its bytes (tag included): see dec_seq() */
+    PyObject *last_tuple;   /* new reference, or NULL */
+    const unsigned char *last_tuple_at;
+    Py_ssize_t last_tuple_size;
     PyObject **strs;        /* string table: new references */
     Py_ssize_t nstrs;
     Py_ssize_t strs_cap;
@@ -840,6 +846,10 @@ dec_init(xc_dec *d, struct xc_state *st, const char *buf, Py_ssize_t len)
     d->end = d->start + len;
     d->FrameError = xc_frame_error_type(st);
     d->key_cache = st != NULL ? st->codec.key_cache : NULL;
+    d->str_cache = st != NULL ? st->codec.str_cache : NULL;
+    d->last_tuple = NULL;
+    d->last_tuple_at = NULL;
+    d->last_tuple_size = 0;
     d->strs = d->inline_strs;
     d->nstrs = 0;
     d->strs_cap = XC_INLINE_STRS;
@@ -848,6 +858,7 @@ dec_init(xc_dec *d, struct xc_state *st, const char *buf, Py_ssize_t len)
 static void
 dec_free(xc_dec *d)
 {
+    Py_CLEAR(d->last_tuple);
     for (Py_ssize_t i = 0; i < d->nstrs; i++) {
         Py_DECREF(d->strs[i]);
     }
@@ -935,12 +946,58 @@ dec_length(xc_dec *d, Py_ssize_t unit, const char *what, Py_ssize_t *out)
 static PyObject *
 dec_value(xc_dec *d, int depth);
 
+/* The str of the n bytes at d->p if they are ASCII and short, from the
+ * cross-frame cache (filling its slot on a miss); new reference.  NULL
+ * without an exception: not cacheable, decode as usual; NULL with one:
+ * MemoryError.
+ *
+ * The string table shares a str within one frame; this shares it between
+ * frames.  Every report of a run carries the same few values -- its
+ * file's path, "passed", "call", the worker id, the run's uid -- and the
+ * terminal reporter keeps every report, so without it each frame's copies
+ * stay alive to the end of the session.  strs are immutable: sharing one
+ * is invisible. */
+static PyObject *
+dec_cached_str(xc_dec *d, Py_ssize_t n)
+{
+    if (d->str_cache == NULL || n > XC_STR_CACHE_MAX_LENGTH) {
+        return NULL;
+    }
+    const unsigned char *p = d->p;
+    uint32_t h = 2166136261u; /* FNV-1a */
+    unsigned char high = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        high |= p[i];
+        h = (h ^ p[i]) * 16777619u;
+    }
+    if (high & 0x80) {
+        return NULL;
+    }
+    PyObject **slot = &d->str_cache[h & (XC_STR_CACHE_SLOTS - 1)];
+    PyObject *s = *slot;
+    /* every cached str is compact ASCII: its data are its bytes */
+    if (s != NULL && PyUnicode_GET_LENGTH(s) == n &&
+        memcmp(PyUnicode_1BYTE_DATA(s), p, (size_t)n) == 0) {
+        return Py_NewRef(s);
+    }
+    s = PyUnicode_DecodeASCII((const char *)p, n, NULL);
+    if (s != NULL) {
+        Py_XSETREF(*slot, Py_NewRef(s));
+    }
+    return s;
+}
+
 /* new reference */
 static PyObject *
 dec_str(xc_dec *d, Py_ssize_t n, int tabled)
 {
-    PyObject *s = PyUnicode_DecodeUTF8((const char *)d->p, n,
-                                       "surrogatepass");
+    PyObject *s = dec_cached_str(d, n);
+    if (s == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (s == NULL) {
+        s = PyUnicode_DecodeUTF8((const char *)d->p, n, "surrogatepass");
+    }
     if (s == NULL) {
         if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
             PyErr_Clear();
@@ -1013,11 +1070,41 @@ bad:
     return NULL;
 }
 
-/* new reference: a list or tuple of n values */
+/* Whether `t` holds only str, int, float, bool or None (exact types):
+ * then sharing it is invisible, as for a str. */
+static int
+tuple_is_plain(PyObject *t)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t); i++) {
+        PyObject *v = PyTuple_GET_ITEM(t, i);
+        if (!(PyUnicode_CheckExact(v) || PyLong_CheckExact(v) ||
+              PyFloat_CheckExact(v) || v == Py_None || PyBool_Check(v))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* new reference: a list or tuple of n values.
+ *
+ * A test's events carry its location tuple five times in one frame
+ * (logstart, three reports, logfinish); after the first, its strs are
+ * back-references, so the later copies are the same bytes.  A tuple of
+ * plain values whose bytes repeat those of the last such tuple (which
+ * added nothing to the string table, so skipping its bytes skips nothing
+ * else) is handed out again instead of rebuilt. */
 static PyObject *
 dec_seq(xc_dec *d, int is_list, int depth)
 {
+    const unsigned char *at = d->p - 1; /* the tag */
+    Py_ssize_t nstrs = d->nstrs;
     Py_ssize_t n;
+    if (!is_list && d->last_tuple != NULL &&
+        d->end - at >= d->last_tuple_size &&
+        memcmp(at, d->last_tuple_at, (size_t)d->last_tuple_size) == 0) {
+        d->p = at + d->last_tuple_size;
+        return Py_NewRef(d->last_tuple);
+    }
     if (depth >= XC_MAX_DEPTH) {
         PyErr_Format(d->FrameError,
                      "values nested deeper than %d levels at offset %zd",
@@ -1044,6 +1131,11 @@ dec_seq(xc_dec *d, int is_list, int depth)
         else {
             PyTuple_SET_ITEM(seq, i, item);
         }
+    }
+    if (!is_list && n > 0 && d->nstrs == nstrs && tuple_is_plain(seq)) {
+        Py_XSETREF(d->last_tuple, Py_NewRef(seq));
+        d->last_tuple_at = at;
+        d->last_tuple_size = d->p - at;
     }
     return seq;
 }
@@ -1881,4 +1973,7 @@ xc_codec_clear(xc_state *st)
     Py_CLEAR(st->codec.FrameError);
     Py_CLEAR(st->codec.FrameWriter_Type);
     Py_CLEAR(st->codec.key_cache);
+    for (size_t i = 0; i < XC_STR_CACHE_SLOTS; i++) {
+        Py_CLEAR(st->codec.str_cache[i]);
+    }
 }

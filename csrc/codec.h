@@ -37,11 +37,18 @@ enum {
  * this many distinct keys (codec.c: dec_key). */
 #define XC_KEY_CACHE_MAX_LENGTH 64
 #define XC_KEY_CACHE_MAX 4096
+/* Decoded ASCII str values up to this many bytes are remembered across
+ * frames in a direct-mapped table of this many slots (a power of two), so
+ * that the same text decoded again is the same object (codec.c:
+ * dec_cached_str). */
+#define XC_STR_CACHE_MAX_LENGTH 64
+#define XC_STR_CACHE_SLOTS 1024
 
 typedef struct {
     PyObject *FrameError;          /* exception type, subclass of ValueError */
     PyTypeObject *FrameWriter_Type;
     PyObject *key_cache;           /* dict: canonical dict keys, dec_key() */
+    PyObject *str_cache[XC_STR_CACHE_SLOTS]; /* exact ASCII strs, or NULL */
 } xc_codec_state;
 
 /* The little-endian u32 at p (frame header fields). */

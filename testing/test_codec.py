@@ -398,6 +398,71 @@ def test_surrogate_strings_back_referenced() -> None:
     assert out == [s, s] and out[0] is out[1]
 
 
+def test_short_ascii_strs_shared_across_frames() -> None:
+    """A test's file path, outcome, phase, worker id... decoded from
+    different frames are one object (the terminal reporter keeps every
+    report: copies would live to the end of the session)."""
+    values = ["test_mod.py", "passed", "gw0", "x" * 64]
+    first = _core.decode_frame(_core.encode_frame([(_core.EV_LOGSTART, list(values))]))[0][1]
+    again = _core.decode_frame(_core.encode_frame([(_core.EV_LOGSTART, list(values))]))[0][1]
+    assert again == first == values
+    assert all(a is b for a, b in zip(first, again))
+    assert _core.loads(_core.dumps("passed")) is first[1]
+    # not shared: longer than 64 bytes, not ASCII (still decoded right)
+    for text in ("y" * 65, "caf\u00e9", "lone \ud800"):
+        a, b = _core.loads(_core.dumps(text)), _core.loads(_core.dumps(text))
+        assert a == b == text and a is not b
+
+
+def test_str_cache_collisions_decode_right() -> None:
+    """Thousands of distinct short strings through the 1024-slot cache
+    (every slot replaced many times) still decode to themselves."""
+    texts = [f"t{i}" for i in range(5000)] + ["", "a", "b" * 64]
+    for _ in range(2):
+        for text in texts:
+            assert _core.loads(_core.dumps([text, text])) == [text, text]
+    out = _core.decode_frame(_core.encode_frame([(_core.EV_UNSCHEDULED, texts)]))
+    assert out[0][1] == texts
+
+
+def test_repeated_location_tuple_shared_in_a_frame() -> None:
+    nodeid, location = "t.py::test_a", ("t.py", 3, "test_a")
+    events = [(_core.EV_LOGSTART, (nodeid, location))]
+    events += [(_core.EV_TESTREPORT, {"location": location, "when": w}) for w in ("setup", "call", "teardown")]
+    events += [(_core.EV_LOGFINISH, (nodeid, location))]
+    out = _core.decode_frame(_core.encode_frame(events))
+    assert same(out, events)
+    locations = [out[0][1][1]] + [p["location"] for _, p in out[1:4]] + [out[4][1][1]]
+    assert all(loc == location for loc in locations)
+    # the first copy brings the strings; every later one is the second
+    assert locations[1] is locations[2] is locations[3] is locations[4]
+
+
+def test_tuples_with_containers_never_shared() -> None:
+    t = ("a", [1])
+    out = roundtrip([t, t, t])
+    assert out == [t, t, t]
+    assert out[1] is not out[2] and out[1][1] is not out[2][1]
+    out[1][1].append(2)
+    assert out[2] == t
+
+
+def test_tuple_reuse_keeps_string_table_in_step() -> None:
+    """Equal bytes are reused only when they added nothing to the string
+    table: a tuple whose strs are new is decoded in full."""
+    a, b = ("s1", 1), ("s2", 1)
+    value = [a, a, b, b, a, ("s1", "s2"), ("s1", "s2"), "s2", b, a]
+    assert same(roundtrip(value), value)
+
+
+@given(st.lists(st.sampled_from([("a", 1), ("b", 1), ("a", 2), (), ("a",), (1.5, None, True)]) | st.text("ab", max_size=2), max_size=30))
+@settings(max_examples=300)
+def test_hypothesis_repeated_tuples(value: list[Any]) -> None:
+    assert same(roundtrip(value), value)
+    frame = _core.encode_frame([(_core.EV_UNSCHEDULED, value), (_core.EV_UNSCHEDULED, value)])
+    assert same(_core.decode_frame(frame), [(_core.EV_UNSCHEDULED, value)] * 2)
+
+
 # --- frames ----------------------------------------------------------------
 
 
