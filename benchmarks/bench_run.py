@@ -184,8 +184,9 @@ def suite_table(smoke):
         Suite("fixtures", "fixtures", fx["modules"] * fx["funcs"] * fx["params"], fx,
               doc="5,000 tests each using ~15 fixtures (session/module/class/"
                   "function scopes, autouse, yield, parametrized)"),
-        Suite("startup", "trivial", 1, dict(tests=1, per_file=1), ns=(2, 8),
-              doc="one trivial test, start-up cost at -n 2 and -n 8"),
+        Suite("startup", "trivial", 1, dict(tests=1, per_file=1), ns=(2, 4, 8),
+              doc="one trivial test, start-up cost at -n 2, -n 4 (what sleep-400 at -n 4 "
+                  "is compared with) and -n 8"),
     ]
 
 
@@ -1051,7 +1052,7 @@ def build_parser():
     p.add_argument("--reps", type=int, help="repetitions per product (default 3; smoke 1)")
     p.add_argument("-n", dest="ns", type=parse_ns,
                    help="worker count(s), e.g. 2 or 1,2,4 (default 2); the startup suite "
-                        "always uses -n 2 and -n 8 (smoke: -n 2)")
+                        "always uses -n 2, -n 4 and -n 8 (smoke: -n 2)")
     p.add_argument("--products", type=parse_products, default=list(PRODUCTS),
                    help="comma-separated subset of %s (default: all)" % ",".join(PRODUCTS))
     p.add_argument("--json", dest="json_out", help="write raw results and the summary here")
