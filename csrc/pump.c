@@ -773,6 +773,27 @@ pump_should_linger(PyObject *out, int64_t *linger_us)
     return 1;
 }
 
+/* A number of seconds passed as `name`: 1 with *out set, 0 when absent
+ * (NULL or None), -1 with TypeError / ValueError (negative, NaN). */
+static int
+seconds_arg(PyObject *arg, const char *name, double *out)
+{
+    if (arg == NULL || arg == Py_None) {
+        return 0;
+    }
+    double t = PyFloat_AsDouble(arg);
+    if (t == -1.0 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (!(t >= 0.0)) {
+        PyErr_Format(PyExc_ValueError, "'%s' must be a non-negative number",
+                     name);
+        return -1;
+    }
+    *out = t;
+    return 1;
+}
+
 static PyObject *
 Pump_get(PumpObject *self, PyObject *const *args, Py_ssize_t nargs,
          PyObject *kwnames)
@@ -786,30 +807,20 @@ Pump_get(PumpObject *self, PyObject *const *args, Py_ssize_t nargs,
     if (xc_unpack_args("get", args, nargs, kwnames, names, 0, 2, argv) < 0) {
         return NULL;
     }
-    PyObject *timeout = argv[0];
-    if (argv[1] != NULL && argv[1] != Py_None) {
-        double t = PyFloat_AsDouble(argv[1]);
-        if (t == -1.0 && PyErr_Occurred()) {
-            return NULL;
-        }
-        if (!(t >= 0.0)) {
-            PyErr_SetString(PyExc_ValueError,
-                            "'linger' must be a non-negative number");
-            return NULL;
-        }
+    double t;
+    int given = seconds_arg(argv[1], "linger", &t);
+    if (given < 0) {
+        return NULL;
+    }
+    if (given) {
         linger_us = t * 1e6 < XC_LINGER_MAX_US ? (int64_t)(t * 1e6)
                                                 : XC_LINGER_MAX_US;
     }
-    if (timeout != NULL && timeout != Py_None) {
-        double t = PyFloat_AsDouble(timeout);
-        if (t == -1.0 && PyErr_Occurred()) {
-            return NULL;
-        }
-        if (!(t >= 0.0)) {
-            PyErr_SetString(PyExc_ValueError,
-                            "'timeout' must be a non-negative number");
-            return NULL;
-        }
+    given = seconds_arg(argv[0], "timeout", &t);
+    if (given < 0) {
+        return NULL;
+    }
+    if (given) {
         if (t < 1e9) { /* otherwise: as good as forever */
             deadline_us = xc_monotonic_us() + (int64_t)ceil(t * 1e6);
         }
