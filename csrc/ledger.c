@@ -243,6 +243,28 @@ xc_ideque_move_front(xc_ideque *dst, xc_ideque *src, Py_ssize_t n)
     return n;
 }
 
+Py_ssize_t
+xc_ideque_move_back(xc_ideque *dst, xc_ideque *src, Py_ssize_t n)
+{
+    assert(dst != src);
+    if (n > src->len) {
+        n = src->len;
+    }
+    if (n <= 0) {
+        return 0;
+    }
+    if (xc_ideque_reserve(dst, n) < 0) {
+        return -1;
+    }
+    Py_ssize_t dmask = dst->cap - 1;
+    for (Py_ssize_t i = src->len - n; i < src->len; i++) {
+        dst->buf[(dst->head + dst->len) & dmask] = xc_ideque_get(src, i);
+        dst->len++;
+    }
+    src->len -= n;
+    return n;
+}
+
 void
 xc_ideque_swap(xc_ideque *a, xc_ideque *b)
 {
@@ -339,13 +361,7 @@ xc_ledger_send(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t n)
             }
         }
         assert(victim != NULL); /* unsent counted it */
-        Py_ssize_t k = want - moved < victim->len ? want - moved : victim->len;
-        for (Py_ssize_t i = victim->len - k; i < victim->len; i++) {
-            (void)xc_ideque_push_back(&rec->pending, xc_ideque_get(victim, i));
-        }
-        for (Py_ssize_t i = 0; i < k; i++) {
-            (void)xc_ideque_pop_back(victim);
-        }
+        Py_ssize_t k = xc_ideque_move_back(&rec->pending, victim, want - moved);
         lg->nhome -= k;
         moved += k;
     }

@@ -67,6 +67,10 @@ int xc_ideque_extend(xc_ideque *dst, const xc_ideque *src);
  * order; returns how many were moved, or -1 (then nothing moved). */
 Py_ssize_t xc_ideque_move_front(xc_ideque *dst, xc_ideque *src,
                                 Py_ssize_t n);
+/* Move the last min(n, len(src)) elements of src to the back of dst, in
+ * order; returns how many were moved, or -1 (then nothing moved). */
+Py_ssize_t xc_ideque_move_back(xc_ideque *dst, xc_ideque *src,
+                               Py_ssize_t n);
 /* Exchange the contents of two deques (O(1)). */
 void xc_ideque_swap(xc_ideque *a, xc_ideque *b);
 
