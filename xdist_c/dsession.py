@@ -28,6 +28,7 @@ import pytest
 from xdist_c import _core
 from xdist_c._fastpath import only_pytest_implements
 from xdist_c._fastpath import parse_node_id as _parse_node_id
+from xdist_c.exitgc import skip_exit_collection
 from xdist_c.report import report_collection_diff
 from xdist_c.scheduler import SCHEDULERS
 from xdist_c.scheduler import Scheduling
@@ -96,6 +97,7 @@ class DSession:
         self.countfailures = 0
         self.maxfail: int = config.getvalue("maxfail")
         self.pump = _core.Pump()
+        skip_exit_collection(config)
         self._slots: list[WorkerController] = []
         self._session: pytest.Session | None = None
         self._failed_collection_errors: dict[object, bool] = {}

@@ -26,6 +26,7 @@ import pytest
 from xdist_c import _core
 from xdist_c._fastpath import only_pytest_implements
 from xdist_c._fastpath import report_to_json
+from xdist_c.exitgc import skip_exit_collection
 from xdist_c.split import CollectionMismatch
 from xdist_c.split import SplitCollection
 
@@ -396,6 +397,9 @@ def run_worker(
 ) -> None:
     """Entry point, called by the bootstrap in :mod:`xdist_c.remote`."""
     _setup_config(config, option_dict.get("basetemp"))
+    # This process exits when the session ends: skip the last collection
+    # (the controller waits for workers to exit).
+    skip_exit_collection(config)
     config._parser.prog = os.path.basename(workerinput["mainargv"][0])
     config.workerinput = workerinput  # type: ignore[attr-defined]
     config.workeroutput = {}  # type: ignore[attr-defined]
