@@ -24,6 +24,7 @@ import warnings
 import pytest
 
 from xdist_c import _core
+from xdist_c import sourcecache
 from xdist_c._fastpath import only_pytest_implements
 from xdist_c._fastpath import report_to_json
 from xdist_c.exitgc import skip_exit_collection
@@ -409,6 +410,7 @@ def run_worker(
     # This process exits when the session ends: skip the last collection
     # (the controller waits for workers to exit).
     skip_exit_collection(config)
+    sourcecache.install()
     config._parser.prog = os.path.basename(workerinput["mainargv"][0])
     config.workerinput = workerinput  # type: ignore[attr-defined]
     config.workeroutput = {}  # type: ignore[attr-defined]
