@@ -333,6 +333,9 @@ def pytest_configure(config: pytest.Config) -> None:
         tr = config.pluginmanager.getplugin("terminalreporter")
         if tr:
             tr.showfspath = False
+            from xdist_c import teardownindex
+
+            teardownindex.install(tr)
 
 
 # ---------------------------------------------------------------- public API
