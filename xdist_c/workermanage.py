@@ -387,8 +387,7 @@ class NodeManager:
         self.log = Producer("nodemanager", enabled=config.option.debug)
         self._pipedir: str | None = None
         self._starting = _Starting()
-        # platform.platform() here, once computed (see compute_platform()).
-        self.platform: str | None = None
+        self._platform: str | None = None
         # Split collection (xdist_c.split): the first len(specs) workers
         # each collect one block of the files; later ones (replacements)
         # collect all of them, file by file.
@@ -400,14 +399,15 @@ class NodeManager:
         ):
             self.split_parts = len(self.specs)
 
-    def compute_platform(self) -> None:
-        """Set :attr:`platform`.  A local worker running this interpreter
-        would compute the same string for its ``workerinfo`` (0.01 s, a
-        ``uname -p`` subprocess included), so it is given this one."""
-        if self.platform is None:
+    def local_platform(self) -> str:
+        """``platform.platform()`` here.  A local worker running this
+        interpreter would compute the same string for its ``workerinfo``
+        (0.01 s, a ``uname -p`` subprocess included), so it is given this."""
+        if self._platform is None:
             import platform
 
-            self.platform = platform.platform()
+            self._platform = platform.platform()
+        return self._platform
 
     def split_for(self, slot: int) -> tuple[int, int] | None:
         """The ``(part, parts)`` of the files the worker in ``slot`` collects
@@ -506,7 +506,7 @@ class NodeManager:
                 try:
                     started = pool.map(self._makegateway, self.specs)
                     # While they start (this thread would only wait).
-                    self.compute_platform()
+                    self.local_platform()
                     gateways = list(started)
                 except BaseException:
                     # Ctrl-C, or another worker failed to start: a worker
@@ -636,8 +636,8 @@ class WorkerController:
             if factory is not None:
                 option_dict["basetemp"] = str(factory.getbasetemp() / f"popen-{self.gateway.id}")
         self.config.hook.pytest_configure_node(node=self)
-        if local and not spec.python and self.nodemanager.platform is not None:
-            option_dict["xdist_c_platform"] = (sys.executable, self.nodemanager.platform)
+        if local and not spec.python and self.nodemanager._platform is not None:
+            option_dict["xdist_c_platform"] = (sys.executable, self.nodemanager._platform)
         split = self.nodemanager.split_for(slot)
         if split is not None:
             option_dict["xdist_c_split"] = split
