@@ -94,10 +94,8 @@ class WorkerInteractor:
         channel: Any,
         event_pipe: str | None = None,
         split: tuple[int, int] | None = None,
-        known_platform: Sequence[str] | None = None,
     ) -> None:
         self.config = config
-        self.known_platform = known_platform
         self.channel = channel
         # Frames go to the controller's event pipe when it gave us one (a
         # local worker): one write() per frame, no execnet in between.
@@ -189,7 +187,7 @@ class WorkerInteractor:
     @pytest.hookimpl
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.session = session
-        self.send(_core.EV_WORKERREADY, worker_info(self.known_platform), now=True)
+        self.send(_core.EV_WORKERREADY, worker_info(), now=True)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_sessionfinish(self, exitstatus: int) -> Generator[None, None, None]:
@@ -363,21 +361,14 @@ def serialize_warning_message(warning_message: warnings.WarningMessage) -> dict[
     return data
 
 
-def worker_info(known_platform: Sequence[str] | None = None) -> dict[str, Any]:
-    """What ``workerready`` carries.  ``known_platform`` is the controller's
-    ``(sys.executable, platform.platform())``, used when this process runs
-    the same interpreter (so the same string, without computing it)."""
-    if known_platform is not None and known_platform[0] == sys.executable:
-        platform_name = known_platform[1]
-    else:
-        import platform
+def worker_info() -> dict[str, Any]:
+    import platform
 
-        platform_name = platform.platform()
     return {
         "version": sys.version,
         "version_info": tuple(sys.version_info),
         "sysplatform": sys.platform,
-        "platform": platform_name,
+        "platform": platform.platform(),
         "executable": sys.executable,
         "cwd": os.getcwd(),
     }
@@ -416,11 +407,7 @@ def run_worker(
     config.workeroutput = {}  # type: ignore[attr-defined]
     split = option_dict.get("xdist_c_split")
     interactor = WorkerInteractor(
-        config,
-        channel,
-        option_dict.get("xdist_c_event_pipe"),
-        tuple(split) if split else None,
-        option_dict.get("xdist_c_platform"),
+        config, channel, option_dict.get("xdist_c_event_pipe"), tuple(split) if split else None
     )
     try:
         config.hook.pytest_cmdline_main(config=config)

@@ -387,7 +387,6 @@ class NodeManager:
         self.log = Producer("nodemanager", enabled=config.option.debug)
         self._pipedir: str | None = None
         self._starting = _Starting()
-        self._platform: str | None = None
         # Split collection (xdist_c.split): the first len(specs) workers
         # each collect one block of the files; later ones (replacements)
         # collect all of them, file by file.
@@ -398,16 +397,6 @@ class NodeManager:
             and len(self.specs) >= 2
         ):
             self.split_parts = len(self.specs)
-
-    def local_platform(self) -> str:
-        """``platform.platform()`` here.  A local worker running this
-        interpreter would compute the same string for its ``workerinfo``
-        (0.01 s, a ``uname -p`` subprocess included), so it is given this."""
-        if self._platform is None:
-            import platform
-
-            self._platform = platform.platform()
-        return self._platform
 
     def split_for(self, slot: int) -> tuple[int, int] | None:
         """The ``(part, parts)`` of the files the worker in ``slot`` collects
@@ -504,10 +493,7 @@ class NodeManager:
             if len(self.specs) > 1:
                 pool = ThreadPoolExecutor(max_workers=min(len(self.specs), 64))
                 try:
-                    started = pool.map(self._makegateway, self.specs)
-                    # While they start (this thread would only wait).
-                    self.local_platform()
-                    gateways = list(started)
+                    gateways = list(pool.map(self._makegateway, self.specs))
                 except BaseException:
                     # Ctrl-C, or another worker failed to start: a worker
                     # that never connects holds its thread forever, so kill
@@ -636,8 +622,6 @@ class WorkerController:
             if factory is not None:
                 option_dict["basetemp"] = str(factory.getbasetemp() / f"popen-{self.gateway.id}")
         self.config.hook.pytest_configure_node(node=self)
-        if local and not spec.python and self.nodemanager._platform is not None:
-            option_dict["xdist_c_platform"] = (sys.executable, self.nodemanager._platform)
         split = self.nodemanager.split_for(slot)
         if split is not None:
             option_dict["xdist_c_split"] = split
