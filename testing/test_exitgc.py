@@ -59,3 +59,46 @@ def test_handler_follows_the_last_session(monkeypatch: pytest.MonkeyPatch, pytes
     before = gc.get_freeze_count()
     exitgc._freeze_heap()  # not wanted: does nothing
     assert gc.get_freeze_count() == before
+
+
+def test_controller_gc_keeps_what_it_relayed_frozen_until_thawed() -> None:
+    from xdist_c.dsession import ControllerGC
+
+    assert gc.get_freeze_count() == 0
+    controller_gc = ControllerGC()
+    thresholds = gc.get_threshold()
+    try:
+        with controller_gc.relaying():
+            assert gc.get_freeze_count() > 0
+            assert gc.get_threshold() != thresholds
+            relayed = [object() for _ in range(3)]  # noqa: F841
+            kept = [[] for _ in range(1000)]  # tracked containers
+        assert gc.get_threshold() == thresholds
+        assert gc.get_freeze_count() >= len(kept)
+    finally:
+        controller_gc.thaw()
+    assert gc.get_freeze_count() == 0
+    controller_gc.thaw()  # a second time: nothing to do
+    assert gc.get_freeze_count() == 0
+
+
+def test_controller_heap_frozen_through_unconfigure_then_thawed(pytester: pytest.Pytester) -> None:
+    """pytest's own full collections at unconfigure skip what the controller
+    relayed; when pytest.main() returns nothing is left frozen."""
+    pytester.makeconftest(
+        """
+        import gc, os
+
+        def pytest_unconfigure(config):
+            if not hasattr(config, "workerinput"):
+                path = os.path.join(os.path.dirname(__file__), "frozen-at-unconfigure")
+                with open(path, "w") as f:
+                    f.write(str(gc.get_freeze_count()))
+        """
+    )
+    pytester.makepyfile("def test_a(): pass\ndef test_b(): pass")
+    assert gc.get_freeze_count() == 0
+    result = pytester.inline_run("-n", "2", "-p", "no:hypothesispytest", "-p", "no:cacheprovider")
+    result.assertoutcome(passed=2)
+    assert int((pytester.path / "frozen-at-unconfigure").read_text()) > 0
+    assert gc.get_freeze_count() == 0

@@ -301,6 +301,10 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 
     _reject_removed_features(config)
 
+    if _is_distribution_mode(config) and not hasattr(config, "workerinput"):
+        # Before any plugin's pytest_configure: runs after their cleanups.
+        config.add_cleanup(lambda: _thaw_controller_gc(config))
+
     if not config.getvalue("collectonly") and _is_distribution_mode(config):
         if usepdb:
             raise pytest.UsageError(
@@ -315,6 +319,12 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
                 f"--dist={dist} is not available in this version of xdist-c; "
                 f"use one of: {', '.join(sorted(SCHEDULERS))}."
             )
+
+
+def _thaw_controller_gc(config: pytest.Config) -> None:
+    dsession = config.pluginmanager.getplugin("dsession")
+    if dsession is not None:
+        dsession.controller_gc.thaw()
 
 
 @pytest.hookimpl(trylast=True)
