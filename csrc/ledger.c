@@ -207,6 +207,18 @@ xc_ideque_append_range(xc_ideque *dq, Py_ssize_t start, Py_ssize_t stop)
     return 0;
 }
 
+/* Append elements first .. first + n - 1 of src to dst, which has room. */
+static void
+ideque_copy_back(xc_ideque *dst, const xc_ideque *src, Py_ssize_t first,
+                 Py_ssize_t n)
+{
+    Py_ssize_t dmask = dst->cap - 1;
+    for (Py_ssize_t i = first; i < first + n; i++) {
+        dst->buf[(dst->head + dst->len) & dmask] = xc_ideque_get(src, i);
+        dst->len++;
+    }
+}
+
 int
 xc_ideque_extend(xc_ideque *dst, const xc_ideque *src)
 {
@@ -214,55 +226,43 @@ xc_ideque_extend(xc_ideque *dst, const xc_ideque *src)
     if (xc_ideque_reserve(dst, src->len) < 0) {
         return -1;
     }
-    Py_ssize_t dmask = dst->cap - 1;
-    for (Py_ssize_t i = 0; i < src->len; i++) {
-        dst->buf[(dst->head + dst->len) & dmask] = xc_ideque_get(src, i);
-        dst->len++;
-    }
+    ideque_copy_back(dst, src, 0, src->len);
     return 0;
+}
+
+/* xc_ideque_move_front / xc_ideque_move_back: the front (or back)
+ * min(n, len(src)) elements of src move to the back of dst. */
+static Py_ssize_t
+ideque_move(xc_ideque *dst, xc_ideque *src, Py_ssize_t n, int from_back)
+{
+    assert(dst != src);
+    if (n > src->len) {
+        n = src->len;
+    }
+    if (n <= 0) {
+        return 0;
+    }
+    if (xc_ideque_reserve(dst, n) < 0) {
+        return -1;
+    }
+    ideque_copy_back(dst, src, from_back ? src->len - n : 0, n);
+    if (!from_back) {
+        src->head = (src->head + n) & (src->cap - 1);
+    }
+    src->len -= n;
+    return n;
 }
 
 Py_ssize_t
 xc_ideque_move_front(xc_ideque *dst, xc_ideque *src, Py_ssize_t n)
 {
-    assert(dst != src);
-    if (n > src->len) {
-        n = src->len;
-    }
-    if (n <= 0) {
-        return 0;
-    }
-    if (xc_ideque_reserve(dst, n) < 0) {
-        return -1;
-    }
-    Py_ssize_t dmask = dst->cap - 1;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        dst->buf[(dst->head + dst->len) & dmask] = xc_ideque_pop_front(src);
-        dst->len++;
-    }
-    return n;
+    return ideque_move(dst, src, n, 0);
 }
 
 Py_ssize_t
 xc_ideque_move_back(xc_ideque *dst, xc_ideque *src, Py_ssize_t n)
 {
-    assert(dst != src);
-    if (n > src->len) {
-        n = src->len;
-    }
-    if (n <= 0) {
-        return 0;
-    }
-    if (xc_ideque_reserve(dst, n) < 0) {
-        return -1;
-    }
-    Py_ssize_t dmask = dst->cap - 1;
-    for (Py_ssize_t i = src->len - n; i < src->len; i++) {
-        dst->buf[(dst->head + dst->len) & dmask] = xc_ideque_get(src, i);
-        dst->len++;
-    }
-    src->len -= n;
-    return n;
+    return ideque_move(dst, src, n, 1);
 }
 
 void
