@@ -128,6 +128,15 @@ def test_install_wraps_once(monkeypatch: pytest.MonkeyPatch) -> None:
     assert pytest_code.getstatementrange_ast is installed
 
 
+def failures_section(result: pytest.RunResult) -> list[str]:
+    """The lines of a run's FAILURES section, without xdist's ``[gwN] ...``
+    worker lines (so serial and distributed output compare)."""
+    lines = result.outlines
+    start = next(i for i, l in enumerate(lines) if "FAILURES" in l)
+    end = next(i for i, l in enumerate(lines) if "short test summary" in l)
+    return [l for l in lines[start:end] if not l.startswith("[gw")]
+
+
 FAILING = """
 def check(value,
           expected):
@@ -148,10 +157,7 @@ def test_worker_failure_output_is_pytest_s(pytester: pytest.Pytester) -> None:
     def failures(*args: str) -> list[str]:
         result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
         result.assert_outcomes(failed=6)
-        lines = result.outlines
-        start = next(i for i, l in enumerate(lines) if "FAILURES" in l)
-        end = next(i for i, l in enumerate(lines) if "short test summary" in l)
-        return [l for l in lines[start:end] if not l.startswith("[gw")]
+        return failures_section(result)
 
     serial = failures("-p", "no:xdist")
     distributed = failures("-n", "1")

@@ -12,6 +12,8 @@ from _pytest.terminal import TerminalReporter
 from xdist_c.teardownindex import TeardownIndex
 from xdist_c.teardownindex import install
 
+from test_sourcecache import failures_section  # FAILURES lines, no [gwN] lines
+
 
 class FakeReporter:
     def __init__(self) -> None:
@@ -105,10 +107,7 @@ def test_failure_sections_with_teardown_output_as_serial(pytester: pytest.Pytest
     def failures(*args: str) -> list[str]:
         result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
         result.assert_outcomes(failed=8, passed=8)
-        lines = result.outlines
-        start = next(i for i, l in enumerate(lines) if "FAILURES" in l)
-        end = next(i for i, l in enumerate(lines) if "short test summary" in l)
-        return [l for l in lines[start:end] if not l.startswith("[gw")]  # xdist's worker lines
+        return failures_section(result)
 
     serial = failures("-p", "no:xdist")
     assert sum("Captured stdout teardown" in l for l in serial) == 8
