@@ -3,6 +3,7 @@
  * Python equivalent:
  *
  *     from ._codec import *; from ._pump import *; from ._sched import *
+ *     from ._hookexec import *
  *
  * All state lives in the per-module xc_state (see xdist_core.h); there are
  * no mutable static globals, so the module can be loaded in several
@@ -64,6 +65,9 @@ xc_exec(PyObject *module)
     if (xc_sched_exec(module, st) < 0) {
         return -1;
     }
+    if (xc_hookexec_exec(module, st) < 0) {
+        return -1;
+    }
     return 0;
 }
 
@@ -81,7 +85,10 @@ xc_traverse(PyObject *module, visitproc visit, void *arg)
     if ((r = xc_pump_traverse(st, visit, arg)) != 0) {
         return r;
     }
-    return xc_sched_traverse(st, visit, arg);
+    if ((r = xc_sched_traverse(st, visit, arg)) != 0) {
+        return r;
+    }
+    return xc_hookexec_traverse(st, visit, arg);
 }
 
 static int
@@ -89,6 +96,7 @@ xc_clear(PyObject *module)
 {
     xc_state *st = xc_state_from_module(module);
     if (st != NULL) {
+        xc_hookexec_clear(st);
         xc_sched_clear(st);
         xc_pump_clear(st);
         xc_codec_clear(st);
@@ -112,7 +120,7 @@ static PyModuleDef_Slot xc_slots[] = {
 
 PyDoc_STRVAR(xc_doc,
              "Private C core of xdist_c: wire codec, channel pump, "
-             "ledger and schedulers.");
+             "ledger, schedulers and plain hook calls.");
 
 PyModuleDef xc_module_def = {
     PyModuleDef_HEAD_INIT,

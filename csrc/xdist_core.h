@@ -11,6 +11,7 @@
  *              pump.c   (frames from worker channels -> events)
  *              ledger.c (plain-C bookkeeping of tests per worker)
  *              sched_*.c (scheduler types built on the ledger)
+ *              hookexec.c (pluggy's _multicall for plain hook calls)
  */
 #ifndef XDIST_CORE_H
 #define XDIST_CORE_H
@@ -22,11 +23,13 @@
 #include "codec.h"
 #include "pump.h"
 #include "sched.h"
+#include "hookexec.h"
 
 typedef struct xc_state {
     xc_codec_state codec;
     xc_pump_state pump;
     xc_sched_state sched;
+    xc_hookexec_state hookexec;
 } xc_state;
 
 /* The module definition; used to find the module state from a type. */
@@ -60,5 +63,9 @@ void xc_pump_clear(xc_state *st);
 int xc_sched_exec(PyObject *module, xc_state *st);
 int xc_sched_traverse(xc_state *st, visitproc visit, void *arg);
 void xc_sched_clear(xc_state *st);
+
+int xc_hookexec_exec(PyObject *module, xc_state *st);
+int xc_hookexec_traverse(xc_state *st, visitproc visit, void *arg);
+void xc_hookexec_clear(xc_state *st);
 
 #endif /* XDIST_CORE_H */

@@ -36,6 +36,7 @@ CHECKS = [
     "loadfile",  #   with crashes and replacements
     "loadgroup",
     "worksteal",  # WorkStealScheduler: full runs with steals and crashes
+    "hookexec",  # HookExec: plain, wrapped, raising and relayed hook calls
 ]
 
 

@@ -151,6 +151,19 @@ class Pump:
 #     self._collection_mismatch(base_node, node, base_ids, ids)
 # (a no-op in the C base; the Python subclass reports it).
 
+# --- hookexec.c ----------------------------------------------------------
+
+class HookExec:
+    """A plugin manager's ``_inner_hookexec`` running plain hook calls in C."""
+
+    def __init__(self, fallback: Callable[[str, Sequence[Any], dict[str, Any], bool], Any]) -> None: ...
+    @property
+    def fallback(self) -> Callable[[str, Sequence[Any], dict[str, Any], bool], Any] | None: ...
+    def __call__(
+        self, hook_name: str, hook_impls: Sequence[Any], caller_kwargs: dict[str, Any], firstresult: bool
+    ) -> Any: ...
+    def relay(self, hookcaller: Any, kwargs: dict[str, Any], /) -> Any: ...
+
 class _SchedulerBase:
     @property
     def nodes(self) -> list[Any]: ...

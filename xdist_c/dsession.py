@@ -29,6 +29,7 @@ from xdist_c import _core
 from xdist_c._fastpath import only_pytest_implements
 from xdist_c._fastpath import parse_node_id as _parse_node_id
 from xdist_c.exitgc import skip_exit_collection
+from xdist_c.hookexec import install as install_hookexec
 from xdist_c.report import report_collection_diff
 from xdist_c.scheduler import SCHEDULERS
 from xdist_c.scheduler import Scheduling
@@ -129,6 +130,11 @@ class DSession:
         self._sigterm_installed = False
         # True when only pytest itself implements pytest_report_from_serializable.
         self._plain_reports = only_pytest_implements(config, "pytest_report_from_serializable")
+        # The hooks relayed for every test, called through HookExec.relay.
+        self._relay = install_hookexec(config.pluginmanager)
+        self._logstart_hook = config.hook.pytest_runtest_logstart
+        self._logreport_hook = config.hook.pytest_runtest_logreport
+        self._logfinish_hook = config.hook.pytest_runtest_logfinish
         self._last_node_id_text: str | None = None
         self._last_node_id: object = None
         self._handlers: dict[int, Callable[[WorkerController, Any], None]] = {
@@ -366,11 +372,11 @@ class DSession:
 
     def worker_logstart(self, node: WorkerController, payload: tuple[str, Any]) -> None:
         nodeid, location = payload
-        self.config.hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
+        self._relay(self._logstart_hook, {"nodeid": nodeid, "location": location})
 
     def worker_logfinish(self, node: WorkerController, payload: tuple[str, Any]) -> None:
         nodeid, location = payload
-        self.config.hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
+        self._relay(self._logfinish_hook, {"nodeid": nodeid, "location": location})
 
     def worker_testreport(self, node: WorkerController, data: dict[str, Any]) -> None:
         longrepr = data.get("longrepr")
@@ -389,7 +395,7 @@ class DSession:
         else:
             rep = self.config.hook.pytest_report_from_serializable(config=self.config, data=data)
         rep.node = node
-        self.config.hook.pytest_runtest_logreport(report=rep)
+        self._relay(self._logreport_hook, {"report": rep})
         self._handlefailures(rep)
 
     def worker_runtest_protocol_complete(self, node: WorkerController, payload: tuple[int, float]) -> None:

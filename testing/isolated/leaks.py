@@ -26,6 +26,7 @@ import collections
 import gc
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -498,6 +499,89 @@ def sched_work(
     return work
 
 
+# --- hookexec --------------------------------------------------------------
+
+
+def hookexec_work() -> Callable[[], int]:
+    """HookExec as a plugin manager's _inner_hookexec: plain calls, results,
+    firstresult, an implementation raising, a wrapper (pluggy's path), a
+    missing argument (HookCallError), relay() direct and through
+    monitoring, and short-lived managers (HookExec <-> manager cycle)."""
+    import pluggy
+
+    spec = pluggy.HookspecMarker("lk")
+    impl = pluggy.HookimplMarker("lk")
+
+    class Spec:
+        @spec
+        def lk_event(self, a: Any, b: Any) -> Any: ...
+
+        @spec(firstresult=True)
+        def lk_first(self, a: Any) -> Any: ...
+
+    class Plain:
+        @impl
+        def lk_event(self, a: Any, b: Any) -> Any:
+            return (a, b)
+
+        @impl
+        def lk_first(self, a: Any) -> Any:
+            return a
+
+    class Raising:
+        @impl(tryfirst=True)
+        def lk_event(self, a: Any, b: Any) -> None:
+            if a == "raise":
+                raise ValueError(a)
+
+    class Wrapper:
+        @impl(wrapper=True)
+        def lk_event(self, a: Any, b: Any) -> Any:
+            res = yield
+            return res
+
+    def manager(*plugins: object) -> Any:
+        pm = pluggy.PluginManager("lk")
+        pm.add_hookspecs(Spec)
+        for p in plugins:
+            pm.register(p)
+        hx = _core.HookExec(pm._inner_hookexec)
+        pm._inner_hookexec = hx
+        return pm, hx
+
+    pm, hx = manager(Plain(), Raising())
+    wrapped, _ = manager(Plain(), Wrapper())
+    n = [0]
+
+    def work() -> int:
+        assert pm.hook.lk_event(a="x" * 40, b=[1]) == [("x" * 40, [1])]
+        assert pm.hook.lk_first(a=3) == 3
+        try:
+            pm.hook.lk_event(a="raise", b=None)
+        except ValueError:
+            pass
+        assert wrapped.hook.lk_event(a=1, b=2) == [(1, 2)]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pm.hook.lk_event(a=1)
+        except pluggy.HookCallError:
+            pass
+        assert hx.relay(pm.hook.lk_event, {"a": 1, "b": [2]}) == [(1, [2])]
+        assert hx.relay(pm.hook.lk_first, {"a": 5}) == 5
+        n[0] += 1
+        if n[0] % 10 == 0:
+            short, short_hx = manager(Plain())
+            undo = short.add_hookcall_monitoring(lambda *a: None, lambda *a: None)
+            assert short_hx.relay(short.hook.lk_event, {"a": 1, "b": 2}) == [(1, 2)]
+            undo()
+            del short, short_hx
+            return 9
+        return 7
+
+    return work
+
+
 def scope(mode: str) -> Callable[[int], Any]:
     return lambda n: _core.ScopeScheduler(n, mode)
 
@@ -530,6 +614,7 @@ CHECKS: dict[str, tuple[Callable[[], Callable[[], int]], int, int]] = {
     "loadfile": (lambda: sched_work(scope("loadfile"), 2, 17, SCOPED_IDS, False), 200, 100),
     "loadgroup": (lambda: sched_work(scope("loadgroup"), 3, 11, SCOPED_IDS, False), 200, 100),
     "worksteal": (lambda: sched_work(_core.WorkStealScheduler, 3, 29, IDS, False), 300, 100),
+    "hookexec": (hookexec_work, 20_000, 500),
     "selftest": (selftest_work, 5_000, 10),
 }
 

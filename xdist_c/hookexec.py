@@ -1,0 +1,53 @@
+"""The controller's hook calls through :class:`xdist_c._core.HookExec`.
+
+pluggy runs every hook call in Python: ``HookCaller.__call__``, the plugin
+manager's ``_hookexec`` and ``_multicall``.  For a controller relaying five
+calls per test (and pytest's terminal reporter nesting one per report) that
+is about a fifth of pytest's own work per test.  In the controller,
+:func:`install` puts a ``HookExec`` in place of pluggy's ``_multicall``:
+calls whose implementations are all plain run in C, anything else
+(wrappers, missing arguments, ...) still runs in pluggy's function.  The
+same implementations are called in the same order with the same arguments;
+only pluggy's own frames are missing from a traceback through such a call.
+
+Only where pluggy's ``_multicall`` is the manager's ``_inner_hookexec``:
+with tracing (``--debug``) or another monitor already in place nothing is
+changed; one added later wraps the ``HookExec`` as it would wrap pluggy's
+function, and :meth:`HookExec.relay` then takes the full pluggy path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from typing import Callable
+
+import pluggy
+
+from xdist_c import _core
+
+Relay = Callable[[Any, "dict[str, Any]"], Any]
+
+
+def _is_pluggys_multicall(func: object) -> bool:
+    return getattr(func, "__name__", None) == "_multicall" and str(
+        getattr(func, "__module__", "")
+    ).startswith("pluggy.")
+
+
+def _pluggy_relay(hookcaller: Any, kwargs: dict[str, Any]) -> Any:
+    return hookcaller(**kwargs)
+
+
+def install(pluginmanager: pluggy.PluginManager) -> Relay:
+    """Route ``pluginmanager``'s hook calls through a ``HookExec`` where
+    pluggy's own ``_multicall`` does them now.  Returns the function to
+    relay a call with, ``relay(hookcaller, kwargs)``, which is
+    ``hookcaller(**kwargs)`` in effect either way."""
+    inner = getattr(pluginmanager, "_inner_hookexec", None)
+    if isinstance(inner, _core.HookExec):
+        return inner.relay
+    if not _is_pluggys_multicall(inner):
+        return _pluggy_relay
+    hookexec = _core.HookExec(inner)
+    pluginmanager._inner_hookexec = hookexec  # type: ignore[method-assign]
+    return hookexec.relay
