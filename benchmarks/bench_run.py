@@ -742,13 +742,27 @@ def pytest_runtestloop(session):
         keywords = {"test_t%07d" % i: 1, "test_floor.py": 1, "floor": 1}
         tests.append([dict(base, nodeid=nodeid, when=when, keywords=dict(keywords))
                       for when in ("setup", "call", "teardown")])
-    t0 = time.process_time()
-    for reports in tests:
-        nodeid, location = reports[0]["nodeid"], reports[0]["location"]
-        hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
-        for data in reports:
-            hook.pytest_runtest_logreport(report=TestReport(**data))
-        hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
+    if os.environ.get("XDIST_C_BENCH_FLOOR_HOOKEXEC"):
+        # The same calls through xdist_c's HookExec, as its controller makes them.
+        from xdist_c.hookexec import install
+        relay = install(session.config.pluginmanager)
+        logstart, logreport = hook.pytest_runtest_logstart, hook.pytest_runtest_logreport
+        logfinish = hook.pytest_runtest_logfinish
+        t0 = time.process_time()
+        for reports in tests:
+            nodeid, location = reports[0]["nodeid"], reports[0]["location"]
+            relay(logstart, {"nodeid": nodeid, "location": location})
+            for data in reports:
+                relay(logreport, {"report": TestReport(**data)})
+            relay(logfinish, {"nodeid": nodeid, "location": location})
+    else:
+        t0 = time.process_time()
+        for reports in tests:
+            nodeid, location = reports[0]["nodeid"], reports[0]["location"]
+            hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
+            for data in reports:
+                hook.pytest_runtest_logreport(report=TestReport(**data))
+            hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
     took = time.process_time() - t0
     sys.stderr.write("\nFLOOR_US_PER_TEST %.3f\n" % (took / N * 1e6))
     session.testscollected = N
@@ -756,8 +770,10 @@ def pytest_runtestloop(session):
 """
 
 
-def measure_floor(python, suites_dir, n_tests, log):
-    """pytest's own CPU per test for the hook calls a controller makes."""
+def measure_floor(python, suites_dir, n_tests, log, hookexec=False):
+    """pytest's own CPU per test for the hook calls a controller makes
+    (with ``hookexec``: made through xdist_c's HookExec, as its controller
+    does)."""
     path = os.path.join(suites_dir, "floor")
     os.makedirs(path, exist_ok=True)
     for name, text in (("conftest.py", FLOOR_CONFTEST), ("test_floor.py", ""),
@@ -766,6 +782,8 @@ def measure_floor(python, suites_dir, n_tests, log):
             f.write(text)
     env = run_env()
     env["XDIST_C_BENCH_FLOOR_N"] = str(n_tests)
+    if hookexec:
+        env["XDIST_C_BENCH_FLOOR_HOOKEXEC"] = "1"
     cmd = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"]
     with open(log, "w") as out:
         proc = subprocess.run(cmd, cwd=path, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -979,8 +997,12 @@ def render(rows, meta, envs, args):
                    "what a controller must do for each passing test - "
                    "pytest_runtest_logstart, three TestReport(**data) + "
                    "pytest_runtest_logreport, pytest_runtest_logfinish - through pytest's own "
-                   "hooks and terminal reporter, without any transport. The controller "
-                   "CPU per test above can approach this, not go below it." % meta["floor_us"])
+                   "hooks and terminal reporter, without any transport." % meta["floor_us"])
+        if meta.get("floor_hookexec_us") is not None:
+            out.append("")
+            out.append("The same replay through xdist_c's HookExec (how its controller makes "
+                       "these calls): %.1f µs per test. xdist_c's controller CPU per test can "
+                       "approach this, not go below it." % meta["floor_hookexec_us"])
     problems = [r for r in rows if r["errors"] or r["warnings"]]
     if problems:
         out.append("")
@@ -1150,8 +1172,12 @@ def main(argv=None):
     floor_python = envs.get(XDIST_C, {}).get("python") if XDIST_C in runnable else None
     if floor_python:
         print("pytest floor (controller hook replay) ...", flush=True)
-        meta["floor_us"] = measure_floor(floor_python, suites_dir, 500 if args.smoke else 20000,
+        n_floor = 500 if args.smoke else 20000
+        meta["floor_us"] = measure_floor(floor_python, suites_dir, n_floor,
                                          os.path.join(logs_dir, "floor.log"))
+        meta["floor_hookexec_us"] = measure_floor(floor_python, suites_dir, n_floor,
+                                                  os.path.join(logs_dir, "floor-hookexec.log"),
+                                                  hookexec=True)
     print("total benchmark time %.1fs" % (time.perf_counter() - t_start), flush=True)
 
     rows = summarize(results, plan, {p: envs[p] for p in args.products})
