@@ -141,16 +141,6 @@ class Pump:
     def __len__(self) -> int:
         """Number of queued entries not yet returned by get()."""
 
-# --- sched_*.c -----------------------------------------------------------
-# Every scheduler implements pytest-xdist's scheduling protocol.  They call
-# these methods of the node objects they are given:
-#     node.send_runtest_some(indices: list[int]), node.send_runtest_all(),
-#     node.send_steal(indices: list[int]) (WorkStealScheduler),
-#     node.shutdown(), and read the attribute node.shutting_down (bool).
-# When collections differ they call
-#     self._collection_mismatch(base_node, node, base_ids, ids)
-# (a no-op in the C base; the Python subclass reports it).
-
 # --- hookexec.c ----------------------------------------------------------
 
 class HookExec:
@@ -163,6 +153,16 @@ class HookExec:
         self, hook_name: str, hook_impls: Sequence[Any], caller_kwargs: dict[str, Any], firstresult: bool
     ) -> Any: ...
     def relay(self, hookcaller: Any, kwargs: dict[str, Any], /) -> Any: ...
+
+# --- sched_*.c -----------------------------------------------------------
+# Every scheduler implements pytest-xdist's scheduling protocol.  They call
+# these methods of the node objects they are given:
+#     node.send_runtest_some(indices: list[int]), node.send_runtest_all(),
+#     node.send_steal(indices: list[int]) (WorkStealScheduler),
+#     node.shutdown(), and read the attribute node.shutting_down (bool).
+# When collections differ they call
+#     self._collection_mismatch(base_node, node, base_ids, ids)
+# (a no-op in the C base; the Python subclass reports it).
 
 class _SchedulerBase:
     @property
