@@ -3,7 +3,7 @@
 pluggy runs every hook call in Python: ``HookCaller.__call__``, the plugin
 manager's ``_hookexec`` and ``_multicall``.  For a controller relaying five
 calls per test (and pytest's terminal reporter nesting one per report) that
-is about a fifth of pytest's own work per test.  In the controller,
+is about a quarter of pytest's own work per test.  In the controller,
 :func:`install` puts a ``HookExec`` in place of pluggy's ``_multicall``:
 calls whose implementations are all plain run in C, anything else
 (wrappers, missing arguments, ...) still runs in pluggy's function.  The
