@@ -50,15 +50,6 @@ typedef struct {
     vectorcallfunc vectorcall;
 } HookExecObject;
 
-/* Borrowed from the module state for one call. */
-typedef struct {
-    PyObject *s_function;
-    PyObject *s_argnames;
-    PyObject *s_kwargnames;
-    PyObject *s_hookwrapper;
-    PyObject *s_wrapper;
-} hookexec_names;
-
 /* Attribute `name` of `obj` is present and true: 1; absent or false: 0;
  * error: -1. */
 static int
@@ -80,16 +71,16 @@ attr_is_true(PyObject *obj, PyObject *name)
 /* Fill functions[i] and argnames[i] (new references) for a plain
  * implementation.  1: plain; 0: not (nothing stored); -1: error. */
 static int
-plain_impl(const hookexec_names *names, PyObject *impl, PyObject *kwargs,
+plain_impl(const xc_hookexec_state *hs, PyObject *impl, PyObject *kwargs,
            PyObject **function, PyObject **argnames)
 {
     int r;
-    if ((r = attr_is_true(impl, names->s_hookwrapper)) != 0 ||
-        (r = attr_is_true(impl, names->s_wrapper)) != 0 ||
-        (r = attr_is_true(impl, names->s_kwargnames)) != 0) {
+    if ((r = attr_is_true(impl, hs->s_hookwrapper)) != 0 ||
+        (r = attr_is_true(impl, hs->s_wrapper)) != 0 ||
+        (r = attr_is_true(impl, hs->s_kwargnames)) != 0) {
         return r < 0 ? -1 : 0;
     }
-    PyObject *args = PyObject_GetAttr(impl, names->s_argnames);
+    PyObject *args = PyObject_GetAttr(impl, hs->s_argnames);
     if (args == NULL) {
         return -1;
     }
@@ -106,7 +97,7 @@ plain_impl(const hookexec_names *names, PyObject *impl, PyObject *kwargs,
             return PyErr_Occurred() ? -1 : 0;
         }
     }
-    PyObject *func = PyObject_GetAttr(impl, names->s_function);
+    PyObject *func = PyObject_GetAttr(impl, hs->s_function);
     if (func == NULL) {
         Py_DECREF(args);
         return -1;
@@ -193,18 +184,13 @@ run_plain(xc_state *st, PyObject *impls, PyObject *kwargs, int firstresult,
     if (n > HOOKEXEC_MAX_IMPLS) {
         return 0;
     }
-    hookexec_names names = {
-        st->hookexec.s_function, st->hookexec.s_argnames,
-        st->hookexec.s_kwargnames, st->hookexec.s_hookwrapper,
-        st->hookexec.s_wrapper,
-    };
     PyObject *functions[HOOKEXEC_MAX_IMPLS];
     PyObject *argnames[HOOKEXEC_MAX_IMPLS];
     Py_ssize_t filled = 0;
     int plain = 1;
     for (; filled < n; filled++) {
-        plain = plain_impl(&names, PyTuple_GET_ITEM(impls, filled), kwargs,
-                           &functions[filled], &argnames[filled]);
+        plain = plain_impl(&st->hookexec, PyTuple_GET_ITEM(impls, filled),
+                           kwargs, &functions[filled], &argnames[filled]);
         if (plain != 1) {
             break;
         }
@@ -297,7 +283,7 @@ relay_direct(HookExecObject *self, xc_state *st, PyObject *hc,
         goto done;
     }
     if ((opts = attr_or_none(spec, hs->s_opts)) == NULL ||
-        (specargs = attr_or_none(spec, st->hookexec.s_argnames)) == NULL) {
+        (specargs = attr_or_none(spec, hs->s_argnames)) == NULL) {
         goto error;
     }
     if (!PyDict_Check(opts) || !PyTuple_Check(specargs)) {

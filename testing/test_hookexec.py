@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 from typing import Any
-import warnings
+import weakref
 
 from hypothesis import given
 from hypothesis import settings
@@ -297,7 +297,7 @@ def test_unusual_calls_go_to_the_fallback() -> None:
 def test_a_hookexec_in_a_cycle_is_collected() -> None:
     pm = make_pm(fast=True)
     hx = pm._inner_hookexec
-    ref = __import__("weakref").ref(pm)
+    ref = weakref.ref(pm)
     del pm, hx
     gc.collect()
     assert ref() is None
@@ -364,9 +364,7 @@ def test_debug_tracing_keeps_pluggys_hookexec(pytester: pytest.Pytester) -> None
         """
     )
     pytester.makepyfile("def test_a(): pass\n")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = pytester.runpytest_subprocess("-n", "1", "--debug=debug.log")
+    result = pytester.runpytest_subprocess("-n", "1", "--debug=debug.log")
     result.assert_outcomes(passed=1)
     assert (pytester.path / "controller.txt").read_text() == "traced_hookexec"
     assert "pytest_runtest_logreport" in (pytester.path / "debug.log").read_text()
