@@ -828,6 +828,7 @@ typedef struct {
     PyObject *FrameError;   /* borrowed */
     PyObject *key_cache;    /* borrowed dict, or NULL: see dec_key() */
     PyObject **str_cache;   /* borrowed table, or NULL: dec_cached_str() */
+    xc_codec_state *ints;   /* borrowed, or NULL: dec_int() */
     /* the last tuple of plain values that added nothing to the string
      * table, and its bytes (tag included): see dec_seq() */
     PyObject *last_tuple;   /* new reference, or NULL */
@@ -847,6 +848,7 @@ dec_init(xc_dec *d, struct xc_state *st, const char *buf, Py_ssize_t len)
     d->FrameError = xc_frame_error_type(st);
     d->key_cache = st != NULL ? st->codec.key_cache : NULL;
     d->str_cache = st != NULL ? st->codec.str_cache : NULL;
+    d->ints = st != NULL ? &st->codec : NULL;
     d->last_tuple = NULL;
     d->last_tuple_at = NULL;
     d->last_tuple_size = 0;
@@ -973,18 +975,46 @@ dec_cached_str(xc_dec *d, Py_ssize_t n)
     if (high & 0x80) {
         return NULL;
     }
-    PyObject **slot = &d->str_cache[h & (XC_STR_CACHE_SLOTS - 1)];
-    PyObject *s = *slot;
-    /* every cached str is compact ASCII: its data are its bytes */
-    if (s != NULL && PyUnicode_GET_LENGTH(s) == n &&
-        memcmp(PyUnicode_1BYTE_DATA(s), p, (size_t)n) == 0) {
-        return Py_NewRef(s);
+    /* Two ways: a value decoded in every frame keeps its place even when
+     * another one that maps to the same set alternates with it. */
+    PyObject **set = &d->str_cache[(h & (XC_STR_CACHE_SLOTS / 2 - 1)) * 2];
+    for (int way = 0; way < 2; way++) {
+        PyObject *s = set[way];
+        /* every cached str is compact ASCII: its data are its bytes */
+        if (s != NULL && PyUnicode_GET_LENGTH(s) == n &&
+            memcmp(PyUnicode_1BYTE_DATA(s), p, (size_t)n) == 0) {
+            if (way == 1) {
+                set[1] = set[0];
+                set[0] = s;
+            }
+            return Py_NewRef(s);
+        }
     }
-    s = PyUnicode_DecodeASCII((const char *)p, n, NULL);
+    PyObject *s = PyUnicode_DecodeASCII((const char *)p, n, NULL);
     if (s != NULL) {
-        Py_XSETREF(*slot, Py_NewRef(s));
+        Py_XSETREF(set[1], set[0]);
+        set[0] = Py_NewRef(s);
     }
     return s;
+}
+
+/* The int x: the last one decoded outside CPython's small-int cache when
+ * it has the same value (a test's three reports carry the same
+ * item_index, and the terminal reporter keeps them all); new reference.
+ * ints are immutable: sharing one is invisible. */
+static PyObject *
+dec_int(xc_dec *d, long long x)
+{
+    xc_codec_state *c = d->ints;
+    if (c != NULL && c->last_int != NULL && c->last_int_value == x) {
+        return Py_NewRef(c->last_int);
+    }
+    PyObject *v = PyLong_FromLongLong(x);
+    if (v != NULL && c != NULL && (x < -5 || x > 256)) {
+        Py_XSETREF(c->last_int, Py_NewRef(v));
+        c->last_int_value = x;
+    }
+    return v;
 }
 
 /* new reference */
@@ -1261,7 +1291,7 @@ dec_value(xc_dec *d, int depth)
             return NULL;
         }
         int64_t x = (z & 1) ? -(int64_t)(z >> 1) - 1 : (int64_t)(z >> 1);
-        return PyLong_FromLongLong((long long)x);
+        return dec_int(d, (long long)x);
     }
     case T_NONE:
         return Py_NewRef(Py_None);
@@ -1973,6 +2003,7 @@ xc_codec_clear(xc_state *st)
     Py_CLEAR(st->codec.FrameError);
     Py_CLEAR(st->codec.FrameWriter_Type);
     Py_CLEAR(st->codec.key_cache);
+    Py_CLEAR(st->codec.last_int);
     for (size_t i = 0; i < XC_STR_CACHE_SLOTS; i++) {
         Py_CLEAR(st->codec.str_cache[i]);
     }

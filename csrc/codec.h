@@ -38,7 +38,8 @@ enum {
 #define XC_KEY_CACHE_MAX_LENGTH 64
 #define XC_KEY_CACHE_MAX 4096
 /* Decoded ASCII str values up to this many bytes are remembered across
- * frames in a direct-mapped table of this many slots (a power of two), so
+ * frames in a two-way set-associative table of this many slots (a power
+ * of two; slots 2k and 2k+1 form a set, most recently used first), so
  * that the same text decoded again is the same object (codec.c:
  * dec_cached_str). */
 #define XC_STR_CACHE_MAX_LENGTH 64
@@ -49,6 +50,10 @@ typedef struct {
     PyTypeObject *FrameWriter_Type;
     PyObject *key_cache;           /* dict: canonical dict keys, dec_key() */
     PyObject *str_cache[XC_STR_CACHE_SLOTS]; /* exact ASCII strs, or NULL */
+    /* the last int decoded outside CPython's small-int range, and its
+     * value: a test's reports carry the same item_index (dec_value) */
+    PyObject *last_int;            /* exact int, or NULL */
+    long long last_int_value;
 } xc_codec_state;
 
 /* The little-endian u32 at p (frame header fields). */

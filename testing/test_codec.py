@@ -425,6 +425,69 @@ def test_str_cache_collisions_decode_right() -> None:
     assert out[0][1] == texts
 
 
+def _str_cache_set(text: str) -> int:
+    """The set of the decoder's str cache that ``text`` maps to (FNV-1a of
+    its bytes, as codec.c computes it; 512 sets of two slots)."""
+    h = 2166136261
+    for byte in text.encode("ascii"):
+        h = ((h ^ byte) * 16777619) & 0xFFFFFFFF
+    return h & 511
+
+
+def _same_set(count: int, prefix: str) -> list[str]:
+    by_set: dict[int, list[str]] = collections.defaultdict(list)
+    i = 0
+    while True:
+        text = f"{prefix}{i}"
+        group = by_set[_str_cache_set(text)]
+        group.append(text)
+        if len(group) == count:
+            return group
+        i += 1
+
+
+def test_str_cache_keeps_two_values_of_one_set() -> None:
+    """Two values that map to the same place, decoded in turn frame after
+    frame (a report's phase and another value of every test), both stay
+    shared; a third one of that set pushes out the one used least
+    recently, and every value still decodes to itself."""
+    a, b, c = _same_set(3, "phase")
+
+    def decode(text: str) -> str:
+        out = _core.decode_frame(_core.encode_frame([(_core.EV_LOGSTART, [text])]))
+        return out[0][1][0]
+
+    first_a, first_b = decode(a), decode(b)
+    for _ in range(3):
+        assert decode(a) is first_a
+        assert decode(b) is first_b
+    assert decode(c) == c  # the set is now (c, b): a goes
+    assert decode(b) is first_b
+    again_a = decode(a)
+    assert again_a == a and again_a is not first_a
+    assert decode(b) is first_b  # (a, b) again
+
+
+def test_repeated_int_shared_across_frames() -> None:
+    """A test's reports carry the same item_index, each in its own frame
+    or dict: the same int past CPython's small ints, decoded again, is the
+    same object; other values are decoded right."""
+
+    def decode(value: int) -> int:
+        out = _core.decode_frame(_core.encode_frame([(_core.EV_COMPLETE, [value])]))
+        return out[0][1][0]
+
+    for value in (257, 12_345, -6, -(2**63), 2**63 - 1):
+        first = decode(value)
+        assert first == value and type(first) is int
+        assert decode(value) is first
+    assert decode(258) == 258 and decode(257) == 257
+    assert decode(2**63) == 2**63 and decode(-(2**63) - 1) == -(2**63) - 1
+    assert decode(True) is True and decode(0) == 0 and decode(-5) == -5
+    out = _core.loads(_core.dumps([1000, 1000, 1001, 1000]))
+    assert out == [1000, 1000, 1001, 1000] and out[0] is out[1]
+
+
 def test_repeated_location_tuple_shared_in_a_frame() -> None:
     nodeid, location = "t.py::test_a", ("t.py", 3, "test_a")
     events = [(_core.EV_LOGSTART, (nodeid, location))]
