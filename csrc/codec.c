@@ -826,9 +826,9 @@ typedef struct {
     const unsigned char *p;
     const unsigned char *end;
     PyObject *FrameError;   /* borrowed */
-    PyObject *key_cache;    /* borrowed dict, or NULL: see dec_key() */
-    PyObject **str_cache;   /* borrowed table, or NULL: dec_cached_str() */
-    xc_codec_state *ints;   /* borrowed, or NULL: dec_int() */
+    /* borrowed: the module's caches shared across frames (dec_key(),
+     * dec_cached_str(), dec_int()), or NULL to share nothing */
+    xc_codec_state *caches;
     /* the last tuple of plain values that added nothing to the string
      * table, and its bytes (tag included): see dec_seq() */
     PyObject *last_tuple;   /* new reference, or NULL */
@@ -846,9 +846,8 @@ dec_init(xc_dec *d, struct xc_state *st, const char *buf, Py_ssize_t len)
     d->start = d->p = (const unsigned char *)buf;
     d->end = d->start + len;
     d->FrameError = xc_frame_error_type(st);
-    d->key_cache = st != NULL ? st->codec.key_cache : NULL;
-    d->str_cache = st != NULL ? st->codec.str_cache : NULL;
-    d->ints = st != NULL ? &st->codec : NULL;
+    /* key_cache exists from the module's exec to its clear */
+    d->caches = st != NULL && st->codec.key_cache != NULL ? &st->codec : NULL;
     d->last_tuple = NULL;
     d->last_tuple_at = NULL;
     d->last_tuple_size = 0;
@@ -962,7 +961,7 @@ dec_value(xc_dec *d, int depth);
 static PyObject *
 dec_cached_str(xc_dec *d, Py_ssize_t n)
 {
-    if (d->str_cache == NULL || n > XC_STR_CACHE_MAX_LENGTH) {
+    if (d->caches == NULL || n > XC_STR_CACHE_MAX_LENGTH) {
         return NULL;
     }
     const unsigned char *p = d->p;
@@ -977,7 +976,8 @@ dec_cached_str(xc_dec *d, Py_ssize_t n)
     }
     /* Two ways: a value decoded in every frame keeps its place even when
      * another one that maps to the same set alternates with it. */
-    PyObject **set = &d->str_cache[(h & (XC_STR_CACHE_SLOTS / 2 - 1)) * 2];
+    PyObject **set =
+        &d->caches->str_cache[(h & (XC_STR_CACHE_SLOTS / 2 - 1)) * 2];
     for (int way = 0; way < 2; way++) {
         PyObject *s = set[way];
         /* every cached str is compact ASCII: its data are its bytes */
@@ -1005,7 +1005,7 @@ dec_cached_str(xc_dec *d, Py_ssize_t n)
 static PyObject *
 dec_int(xc_dec *d, long long x)
 {
-    xc_codec_state *c = d->ints;
+    xc_codec_state *c = d->caches;
     if (c != NULL && c->last_int != NULL && c->last_int_value == x) {
         return Py_NewRef(c->last_int);
     }
@@ -1186,7 +1186,8 @@ dec_key(xc_dec *d, PyObject **key)
         PyUnicode_GET_LENGTH(*key) > XC_KEY_CACHE_MAX_LENGTH) {
         return 0;
     }
-    PyObject *canonical = PyDict_GetItemWithError(d->key_cache, *key);
+    PyObject *key_cache = d->caches->key_cache;
+    PyObject *canonical = PyDict_GetItemWithError(key_cache, *key);
     if (canonical != NULL) {
         Py_SETREF(*key, Py_NewRef(canonical));
         return 0;
@@ -1194,11 +1195,11 @@ dec_key(xc_dec *d, PyObject **key)
     if (PyErr_Occurred()) {
         return -1;
     }
-    if (PyDict_GET_SIZE(d->key_cache) >= XC_KEY_CACHE_MAX) {
+    if (PyDict_GET_SIZE(key_cache) >= XC_KEY_CACHE_MAX) {
         return 0;
     }
     PyUnicode_InternInPlace(key);
-    return PyDict_SetItem(d->key_cache, *key, *key);
+    return PyDict_SetItem(key_cache, *key, *key);
 }
 
 /* new reference */
@@ -1226,7 +1227,7 @@ dec_dict(xc_dec *d, int depth)
         if (key == NULL) {
             goto error;
         }
-        if (d->key_cache != NULL && dec_key(d, &key) < 0) {
+        if (d->caches != NULL && dec_key(d, &key) < 0) {
             goto error;
         }
         value = dec_value(d, depth + 1);
