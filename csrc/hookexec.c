@@ -477,32 +477,30 @@ static PyType_Spec HookExec_spec = {
 /* Component hooks.                                                   */
 /* ------------------------------------------------------------------ */
 
+#define HOOKEXEC_NAME(field, text) {offsetof(xc_hookexec_state, field), text}
+static const xc_name hookexec_names[] = {
+    HOOKEXEC_NAME(s_function, "function"),
+    HOOKEXEC_NAME(s_argnames, "argnames"),
+    HOOKEXEC_NAME(s_kwargnames, "kwargnames"),
+    HOOKEXEC_NAME(s_hookwrapper, "hookwrapper"),
+    HOOKEXEC_NAME(s_wrapper, "wrapper"),
+    HOOKEXEC_NAME(s__hookexec, "_hookexec"),
+    HOOKEXEC_NAME(s___self__, "__self__"),
+    HOOKEXEC_NAME(s__inner_hookexec, "_inner_hookexec"),
+    HOOKEXEC_NAME(s__call_history, "_call_history"),
+    HOOKEXEC_NAME(s_spec, "spec"),
+    HOOKEXEC_NAME(s_opts, "opts"),
+    HOOKEXEC_NAME(s_firstresult, "firstresult"),
+    HOOKEXEC_NAME(s__hookimpls, "_hookimpls"),
+};
+#undef HOOKEXEC_NAME
+#define HOOKEXEC_NNAMES (sizeof(hookexec_names) / sizeof(hookexec_names[0]))
+
 int
 xc_hookexec_exec(PyObject *module, xc_state *st)
 {
-    struct {
-        PyObject **slot;
-        const char *text;
-    } names[] = {
-        {&st->hookexec.s_function, "function"},
-        {&st->hookexec.s_argnames, "argnames"},
-        {&st->hookexec.s_kwargnames, "kwargnames"},
-        {&st->hookexec.s_hookwrapper, "hookwrapper"},
-        {&st->hookexec.s_wrapper, "wrapper"},
-        {&st->hookexec.s__hookexec, "_hookexec"},
-        {&st->hookexec.s___self__, "__self__"},
-        {&st->hookexec.s__inner_hookexec, "_inner_hookexec"},
-        {&st->hookexec.s__call_history, "_call_history"},
-        {&st->hookexec.s_spec, "spec"},
-        {&st->hookexec.s_opts, "opts"},
-        {&st->hookexec.s_firstresult, "firstresult"},
-        {&st->hookexec.s__hookimpls, "_hookimpls"},
-    };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        *names[i].slot = PyUnicode_InternFromString(names[i].text);
-        if (*names[i].slot == NULL) {
-            return -1;
-        }
+    if (xc_intern_names(&st->hookexec, hookexec_names, HOOKEXEC_NNAMES) < 0) {
+        return -1;
     }
     st->hookexec.HookExec_Type = xc_add_type(module, &HookExec_spec, NULL);
     return st->hookexec.HookExec_Type == NULL ? -1 : 0;
@@ -519,17 +517,5 @@ void
 xc_hookexec_clear(xc_state *st)
 {
     Py_CLEAR(st->hookexec.HookExec_Type);
-    Py_CLEAR(st->hookexec.s_function);
-    Py_CLEAR(st->hookexec.s_argnames);
-    Py_CLEAR(st->hookexec.s_kwargnames);
-    Py_CLEAR(st->hookexec.s_hookwrapper);
-    Py_CLEAR(st->hookexec.s_wrapper);
-    Py_CLEAR(st->hookexec.s__hookexec);
-    Py_CLEAR(st->hookexec.s___self__);
-    Py_CLEAR(st->hookexec.s__inner_hookexec);
-    Py_CLEAR(st->hookexec.s__call_history);
-    Py_CLEAR(st->hookexec.s_spec);
-    Py_CLEAR(st->hookexec.s_opts);
-    Py_CLEAR(st->hookexec.s_firstresult);
-    Py_CLEAR(st->hookexec.s__hookimpls);
+    xc_clear_names(&st->hookexec, hookexec_names, HOOKEXEC_NNAMES);
 }

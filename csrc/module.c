@@ -26,6 +26,27 @@ xc_add_type(PyObject *module, PyType_Spec *spec, PyObject *base)
     return tp;
 }
 
+int
+xc_intern_names(void *state, const xc_name *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        PyObject **field = (PyObject **)((char *)state + names[i].offset);
+        *field = PyUnicode_InternFromString(names[i].text);
+        if (*field == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void
+xc_clear_names(void *state, const xc_name *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        Py_CLEAR(*(PyObject **)((char *)state + names[i].offset));
+    }
+}
+
 xc_state *
 xc_state_from_type(PyTypeObject *tp)
 {

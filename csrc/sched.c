@@ -1014,27 +1014,28 @@ static PyType_Spec base_spec = {
 
 /* --- component init ----------------------------------------------------- */
 
+#define SCHED_NAME(field, text) {offsetof(xc_sched_state, field), text}
+static const xc_name sched_names[] = {
+    SCHED_NAME(str_send_runtest_some, "send_runtest_some"),
+    SCHED_NAME(str_send_runtest_all, "send_runtest_all"),
+    SCHED_NAME(str_shutdown, "shutdown"),
+    SCHED_NAME(str_shutting_down, "shutting_down"),
+    SCHED_NAME(str_gateway, "gateway"),
+    SCHED_NAME(str_spec, "spec"),
+    SCHED_NAME(str_collection_mismatch, "_collection_mismatch"),
+    SCHED_NAME(str_send_steal, "send_steal"),
+    SCHED_NAME(str_split_scope, "_split_scope"),
+};
+#undef SCHED_NAME
+#define SCHED_NNAMES (sizeof(sched_names) / sizeof(sched_names[0]))
+
 int
 xc_sched_exec(PyObject *module, xc_state *st)
 {
     xc_sched_state *ss = &st->sched;
-#define XC_INTERN(field, text)                          \
-    do {                                                \
-        ss->field = PyUnicode_InternFromString(text);   \
-        if (ss->field == NULL) {                        \
-            return -1;                                  \
-        }                                               \
-    } while (0)
-    XC_INTERN(str_send_runtest_some, "send_runtest_some");
-    XC_INTERN(str_send_runtest_all, "send_runtest_all");
-    XC_INTERN(str_shutdown, "shutdown");
-    XC_INTERN(str_shutting_down, "shutting_down");
-    XC_INTERN(str_gateway, "gateway");
-    XC_INTERN(str_spec, "spec");
-    XC_INTERN(str_collection_mismatch, "_collection_mismatch");
-    XC_INTERN(str_send_steal, "send_steal");
-    XC_INTERN(str_split_scope, "_split_scope");
-#undef XC_INTERN
+    if (xc_intern_names(ss, sched_names, SCHED_NNAMES) < 0) {
+        return -1;
+    }
 
     ss->SchedulerBase_Type = xc_add_type(module, &base_spec, NULL);
     if (ss->SchedulerBase_Type == NULL) {
@@ -1081,13 +1082,5 @@ xc_sched_clear(xc_state *st)
     Py_CLEAR(ss->EachScheduler_Type);
     Py_CLEAR(ss->ScopeScheduler_Type);
     Py_CLEAR(ss->WorkStealScheduler_Type);
-    Py_CLEAR(ss->str_send_runtest_some);
-    Py_CLEAR(ss->str_send_runtest_all);
-    Py_CLEAR(ss->str_shutdown);
-    Py_CLEAR(ss->str_shutting_down);
-    Py_CLEAR(ss->str_gateway);
-    Py_CLEAR(ss->str_spec);
-    Py_CLEAR(ss->str_collection_mismatch);
-    Py_CLEAR(ss->str_send_steal);
-    Py_CLEAR(ss->str_split_scope);
+    xc_clear_names(ss, sched_names, SCHED_NNAMES);
 }

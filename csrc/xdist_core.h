@@ -52,6 +52,18 @@ xc_state_from_module(PyObject *module)
 PyTypeObject *xc_add_type(PyObject *module, PyType_Spec *spec,
                           PyObject *base);
 
+/* Interned attribute names kept in a component's state: each entry names
+ * the PyObject * field at `offset` in that state and its text. */
+typedef struct {
+    size_t offset;
+    const char *text;
+} xc_name;
+
+/* Fill every field of `names` in `state` with its interned text: 0, or -1
+ * with an exception set.  xc_clear_names() releases them. */
+int xc_intern_names(void *state, const xc_name *names, size_t n);
+void xc_clear_names(void *state, const xc_name *names, size_t n);
+
 int xc_codec_exec(PyObject *module, xc_state *st);
 int xc_codec_traverse(xc_state *st, visitproc visit, void *arg);
 void xc_codec_clear(xc_state *st);
