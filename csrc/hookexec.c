@@ -358,12 +358,7 @@ HookExec_relay(HookExecObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     if (r == 0) {
-        PyObject *empty = PyTuple_New(0);
-        if (empty == NULL) {
-            return NULL;
-        }
-        result = PyObject_Call(hc, empty, kwargs);
-        Py_DECREF(empty);
+        result = PyObject_VectorcallDict(hc, NULL, 0, kwargs);
     }
     return result;
 }
