@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Generator
 from typing import Literal
 from typing import Union
 import uuid
@@ -273,6 +274,16 @@ def _reject_removed_features(config: pytest.Config) -> None:
 
 def _is_distribution_mode(config: pytest.Config) -> bool:
     return config.getoption("dist") != "no" and bool(config.getoption("tx"))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
+    # Before output capturing starts and any conftest is imported: the
+    # fork server must be a copy of a controller that has done neither.
+    from xdist_c import forkserver
+
+    forkserver.start(early_config)
+    return (yield)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -30,6 +30,7 @@ from execnet.gateway_bootstrap import HostNotFound
 import pytest
 
 from xdist_c import _core
+from xdist_c import forkserver
 from xdist_c._spec import parse_tx_spec_config
 from xdist_c.plugin import _sys_path
 from xdist_c.split import SPLIT_MODES
@@ -192,9 +193,22 @@ def summarize_stderr(data: bytes) -> str:
 class _StderrCapturingIO(gateway_io.Popen2IOMaster):
     """execnet's popen IO, with the worker's stderr on a :class:`StderrTee`."""
 
-    def __init__(self, args: list[str], execmodel: Any, starting: _Starting | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        execmodel: Any,
+        starting: _Starting | None = None,
+        server: forkserver.ForkServer | None = None,
+    ) -> None:
         pipe = subprocess.PIPE
-        self.popen = p = execmodel.subprocess.Popen(args, stdout=pipe, stdin=pipe, stderr=pipe)
+        p: Any = None
+        if server is not None:
+            dont_write_bytecode = forkserver.forkable_args(args)
+            if dont_write_bytecode is not None:
+                p = server.spawn(dont_write_bytecode)
+        if p is None:
+            p = execmodel.subprocess.Popen(args, stdout=pipe, stdin=pipe, stderr=pipe)
+        self.popen = p
         try:
             # At once: a Ctrl-C from here on (starting the stderr thread
             # waits, and so can be interrupted) must find the process.
@@ -221,7 +235,12 @@ def _create_io(spec: execnet.XSpec, *args: Any, **kwargs: Any) -> Any:
     if ios is None or not spec.popen:
         return _original_create_io(spec, *args, **kwargs)
     execmodel = kwargs["execmodel"] if "execmodel" in kwargs else args[0]
-    io = _StderrCapturingIO(gateway_io.popen_args(spec), execmodel, getattr(_capture, "starting", None))
+    io = _StderrCapturingIO(
+        gateway_io.popen_args(spec),
+        execmodel,
+        getattr(_capture, "starting", None),
+        getattr(_capture, "forkserver", None),
+    )
     ios.append(io)
     return io
 
@@ -456,6 +475,7 @@ class NodeManager:
         ios: list[Any] = []
         _capture.ios = ios
         _capture.starting = self._starting
+        _capture.forkserver = forkserver.get(self.config)
         try:
             if is_local(spec):
                 gateway = self.group.makegateway(spec)
@@ -477,7 +497,7 @@ class NodeManager:
         except Exception as e:
             raise WorkerStartError(spec, ios[-1] if ios else None, e) from e
         finally:
-            _capture.ios = _capture.starting = None
+            _capture.ios = _capture.starting = _capture.forkserver = None
         # Connected: the group has it now.  (Left in _starting when this
         # was interrupted, so that teardown_nodes() kills it.)
         for io in ios:
