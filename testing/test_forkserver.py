@@ -51,6 +51,13 @@ def _parent_of(pid):
     with open(f"/proc/{pid}/stat") as f:
         return int(f.read().rsplit(")", 1)[1].split()[1])
 
+def _inodes():
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            yield os.fstat(int(fd)).st_ino
+        except OSError:
+            pass
+
 def test_facts(worker_id):
     umask = os.umask(0)
     os.umask(umask)
@@ -63,6 +70,7 @@ def test_facts(worker_id):
         "late": os.environ.get("XC_SET_BY_CONFTEST"),
         "umask": umask,
         "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
+        "inodes": sorted(_inodes()),
         "optimize": sys.flags.optimize,
         "stdout_write_through": sys.__stdout__.write_through,
     }
@@ -168,6 +176,32 @@ def test_inherited_descriptors_are_not_passed_on(facts_suite: pytest.Pytester) -
     controller, facts = _facts(facts_suite)
     assert controller not in {f["ppid"] for f in facts.values()}
     assert all(90 not in f["fds"] for f in facts.values())
+
+
+def test_controller_sockets_are_not_held_by_workers(facts_suite: pytest.Pytester) -> None:
+    """A socket a plugin opened in the controller before the server forked
+    (its module is not imported again in a forked worker) is not open in
+    the workers: a spawned worker would not have it either."""
+    facts_suite.makepyfile(
+        holdsock="""
+        import json
+        import os
+        import socket
+
+        if not os.environ.get("PYTEST_XDIST_WORKER"):
+            PAIR = socket.socketpair()
+            with open("controller-sockets.json", "w") as f:
+                json.dump([os.fstat(s.fileno()).st_ino for s in PAIR], f)
+        """
+    )
+    result = _run(facts_suite, *_pytest_args("-p", "holdsock"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    controller, facts = _facts(facts_suite)
+    assert controller not in {f["ppid"] for f in facts.values()}
+    sockets = set(json.loads((facts_suite.path / "controller-sockets.json").read_text()))
+    assert len(sockets) == 2
+    for f in facts.values():
+        assert not sockets & set(f["inodes"])
 
 
 @pytest.mark.parametrize("switch", ["1", "0"])

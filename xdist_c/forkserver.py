@@ -459,7 +459,7 @@ class _Server:
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
         os.close(devnull)
-        self._close_foreign_fds(keep={0, 1, 2, self.sock.fileno(), wake_r, wake_w})
+        self._release_controller_fds(keep={0, 1, 2, self.sock.fileno(), wake_r, wake_w})
         poller = select.poll()
         poller.register(self.sock.fileno(), select.POLLIN)
         poller.register(wake_r, select.POLLIN)
@@ -479,24 +479,36 @@ class _Server:
                     self._reap_last(_LAST_REAP_WAIT)
                     return 0
 
-    def _close_foreign_fds(self, keep: set[int]) -> None:
-        """Close what the controller had open, except descriptors that the
-        copied Python objects own (closing those under them could later
-        close an unrelated file that reused the number)."""
+    def _release_controller_fds(self, keep: set[int]) -> None:
+        """Let go of every descriptor the controller had open but ``keep``,
+        so that no worker holds a file, pipe or socket of the controller's
+        open (a spawned worker has none).  Those a copied Python object owns
+        are pointed at /dev/null rather than closed: the object may close its
+        number some day, which must not close whatever reused it."""
+        owned = set()
         for obj in gc.get_objects():
             if isinstance(obj, (io.FileIO, socket.socket)):
                 try:
-                    if not obj.closed if isinstance(obj, io.FileIO) else obj.fileno() >= 0:
-                        keep.add(obj.fileno())
-                except (OSError, ValueError):
-                    pass
-        for name in os.listdir("/proc/self/fd"):
-            fd = int(name)
-            if fd not in keep:
+                    fd = obj.fileno()
+                except (OSError, ValueError):  # closed
+                    continue
+                if fd >= 0:
+                    owned.add(fd)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        try:
+            for name in os.listdir("/proc/self/fd"):
+                fd = int(name)
+                if fd in keep or fd == devnull:
+                    continue
                 try:
-                    os.close(fd)
-                except OSError:
+                    if fd in owned:
+                        os.dup2(devnull, fd)
+                    else:
+                        os.close(fd)
+                except OSError:  # the listing's own descriptor, gone
                     pass
+        finally:
+            os.close(devnull)
 
     def _reap(self) -> None:
         while self.children:
