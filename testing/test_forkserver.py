@@ -72,6 +72,7 @@ def test_facts(worker_id):
         "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
         "inodes": sorted(_inodes()),
         "optimize": sys.flags.optimize,
+        "dont_write_bytecode": sys.dont_write_bytecode,
         "stdout_write_through": sys.__stdout__.write_through,
     }
     with open(f"facts-{worker_id}.json", "w") as f:
@@ -83,6 +84,8 @@ def _run(
     pytester: pytest.Pytester, *args: str, env: dict[str, str] | None = None, **kw: Any
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
+    if not (env and "PYTHONDONTWRITEBYTECODE" in env):
+        full_env.pop("PYTHONDONTWRITEBYTECODE", None)
     for name in [n for n in full_env if n.startswith("PYTEST_XDIST_")]:
         del full_env[name]
     return subprocess.run(
@@ -135,6 +138,18 @@ def test_workers_are_forked_from_the_server(facts_suite: pytest.Pytester) -> Non
     (server,) = servers
     with pytest.raises(ProcessLookupError):
         os.kill(server, 0)
+
+
+@pytest.mark.parametrize(("spec", "expected"), [("popen", False), ("popen//dont_write_bytecode", True)])
+def test_dont_write_bytecode_as_spawned(facts_suite: pytest.Pytester, spec: str, expected: bool) -> None:
+    """``//dont_write_bytecode`` starts a worker with ``-B``; a forked one
+    gets the same setting."""
+    result = _run(facts_suite, "-m", "pytest", "--dist", "each", "--tx", f"2*{spec}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    controller, facts = _facts(facts_suite)
+    assert sorted(facts) == ["gw0", "gw1"]
+    assert controller not in {f["ppid"] for f in facts.values()}
+    assert {f["dont_write_bytecode"] for f in facts.values()} == {expected}
 
 
 def test_switched_off_workers_are_spawned(facts_suite: pytest.Pytester) -> None:
