@@ -115,6 +115,10 @@ def why_not_here() -> str | None:
     if not hasattr(signal, "pidfd_send_signal") or not hasattr(os, "waitstatus_to_exitcode"):
         return "needs signal.pidfd_send_signal"
     try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return "the kernel has no pidfd_open"
+    try:
         tasks = os.listdir("/proc/self/task")
     except OSError:
         return "cannot count threads"
@@ -229,6 +233,7 @@ class ForkServer:
                 os._exit(code)
         theirs.close()
         self.pid = pid
+        self._pidfd: int | None = os.pidfd_open(pid)
         self._sock = ours
         self._lock = threading.Lock()  # one request at a time
         self._replies: list[Any] = []
@@ -333,21 +338,20 @@ class ForkServer:
             pass
         if not self._reader_started:
             self._sock.close()
-        deadline = time.monotonic() + _SERVER_EXIT_WAIT
-        while True:
-            try:
-                pid, _status = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid:
-                break
-            if time.monotonic() > deadline:
+        if self._pidfd is not None:
+            exited, _, _ = select.select([self._pidfd], [], [], _SERVER_EXIT_WAIT)
+            if not exited:
                 try:
-                    os.kill(self.pid, signal.SIGKILL)
+                    signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
                 except OSError:
                     pass
-                deadline = float("inf")
-            time.sleep(0.005)
+                select.select([self._pidfd], [], [], _SERVER_EXIT_WAIT)
+            os.close(self._pidfd)
+            self._pidfd = None
+            try:
+                os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped by someone else's wait()
+                pass
         if self._reader_started:
             self._reader.join(2.0)
             self._sock.close()
@@ -358,6 +362,15 @@ def _python_env() -> dict[str, str]:
 
 
 def _current_umask() -> int:
+    """The umask, read without setting it (another thread may be creating
+    a file meanwhile); Linux >= 4.7 shows it in /proc."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
