@@ -65,8 +65,9 @@ STDERR_DRAIN_WAIT = 2.0
 INTERRUPTED_SETUP_EXIT_TIMEOUT = 2.0
 
 # Per thread, while NodeManager._makegateway runs: ``ios``, the list the
-# popen IOs it creates are appended to, and ``starting``, its manager's
-# _Starting.
+# popen IOs it creates are appended to, ``starting``, its manager's
+# _Starting, and ``forkserver``, the run's fork server (or None), which
+# starts local popen workers of this interpreter when it can.
 _capture = threading.local()
 
 
