@@ -19,6 +19,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <stddef.h>             /* offsetof, for the xc_name tables */
+
 #include "compat.h"
 #include "codec.h"
 #include "pump.h"
