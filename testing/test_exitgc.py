@@ -12,14 +12,20 @@ from xdist_c import exitgc
 # A plugin named with -p is imported before the entry points (xdist_c among
 # them), so its atexit handler runs after xdist_c's: it sees whether the heap
 # was frozen for the last collection.
+#
+# "Frozen" is relative to what the interpreter had frozen when the probe was
+# imported: CPython 3.12.0/3.12.1 start with a few hundred objects in the
+# permanent generation (gc.unfreeze() releases them), other versions with none.
 PROBE = """
 import atexit, gc, os
+
+START = gc.get_freeze_count()
 
 def _record():
     name = os.environ.get("PYTEST_XDIST_WORKER", "controller")
     path = os.path.join(os.environ["EXITGC_OUT"], name)
     with open(path, "w") as f:
-        f.write(str(gc.get_freeze_count()))
+        f.write(str(int(gc.get_freeze_count() > START)))
 
 atexit.register(_record)
 """
@@ -64,17 +70,20 @@ def test_handler_follows_the_last_session(monkeypatch: pytest.MonkeyPatch, pytes
 def test_controller_gc_keeps_what_it_relayed_frozen_until_thawed() -> None:
     from xdist_c.dsession import ControllerGC
 
-    assert gc.get_freeze_count() == 0
+    start = gc.get_freeze_count()  # 0, or a few hundred on CPython 3.12.0/1
     controller_gc = ControllerGC()
     thresholds = gc.get_threshold()
     try:
         with controller_gc.relaying():
-            assert gc.get_freeze_count() > 0
+            at_start = gc.get_freeze_count()
+            assert at_start > start
             assert gc.get_threshold() != thresholds
             relayed = [object() for _ in range(3)]  # noqa: F841
             kept = [[] for _ in range(1000)]  # tracked containers
         assert gc.get_threshold() == thresholds
-        assert gc.get_freeze_count() >= len(kept)
+        # The kept containers were frozen too (a few of the objects frozen
+        # at the start may have been freed meanwhile).
+        assert gc.get_freeze_count() > at_start + len(kept) // 2
     finally:
         controller_gc.thaw()
     assert gc.get_freeze_count() == 0
@@ -97,8 +106,8 @@ def test_controller_heap_frozen_through_unconfigure_then_thawed(pytester: pytest
         """
     )
     pytester.makepyfile("def test_a(): pass\ndef test_b(): pass")
-    assert gc.get_freeze_count() == 0
+    start = gc.get_freeze_count()  # see test_controller_gc_keeps_...
     result = pytester.inline_run("-n", "2", "-p", "no:hypothesispytest", "-p", "no:cacheprovider")
     result.assertoutcome(passed=2)
-    assert int((pytester.path / "frozen-at-unconfigure").read_text()) > 0
+    assert int((pytester.path / "frozen-at-unconfigure").read_text()) > start
     assert gc.get_freeze_count() == 0
