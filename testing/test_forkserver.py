@@ -11,6 +11,7 @@ gives, the workers' parent is the controller.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -169,6 +170,36 @@ def test_a_changed_python_variable_means_a_spawn(facts_suite: pytest.Pytester) -
     assert {f["ppid"] for f in facts.values()} == {controller}
 
 
+def test_a_stuck_server_is_killed_and_workers_spawned(facts_suite: pytest.Pytester) -> None:
+    facts_suite.makeconftest(
+        CONFTEST
+        + """
+import signal
+
+def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    from xdist_c import forkserver
+
+    server = forkserver.get(config)
+    with open("server.json", "w") as f:
+        json.dump({"pid": server.pid}, f)
+    forkserver._REPLY_TIMEOUT = 1.0
+    os.kill(server.pid, signal.SIGSTOP)
+"""
+    )
+    start = time.monotonic()
+    result = _run(facts_suite, *_pytest_args())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert time.monotonic() - start < RUN_TIMEOUT / 2
+    controller, facts = _facts(facts_suite)
+    assert sorted(facts) == ["gw0", "gw1"]
+    assert {f["ppid"] for f in facts.values()} == {controller}
+    server = json.loads((facts_suite.path / "server.json").read_text())["pid"]
+    with pytest.raises(ProcessLookupError):
+        os.kill(server, 0)
+
+
 def test_command_line_flags_mean_a_spawn(facts_suite: pytest.Pytester) -> None:
     # pytest-xdist's workers do not get the controller's -O; forks would.
     result = _run(facts_suite, "-O", *_pytest_args())
@@ -180,17 +211,17 @@ def test_command_line_flags_mean_a_spawn(facts_suite: pytest.Pytester) -> None:
 
 def test_inherited_descriptors_are_not_passed_on(facts_suite: pytest.Pytester) -> None:
     read_end, write_end = os.pipe()
+    # A number no worker would use by itself (and that is free here).
+    high = fcntl.fcntl(write_end, fcntl.F_DUPFD, 90)
     try:
-        high = os.dup2(write_end, 90)
         result = _run(facts_suite, *_pytest_args(), pass_fds=(high,))
-        os.close(high)
     finally:
-        os.close(read_end)
-        os.close(write_end)
+        for fd in (high, read_end, write_end):
+            os.close(fd)
     assert result.returncode == 0, result.stdout + result.stderr
     controller, facts = _facts(facts_suite)
     assert controller not in {f["ppid"] for f in facts.values()}
-    assert all(90 not in f["fds"] for f in facts.values())
+    assert all(high not in f["fds"] for f in facts.values())
 
 
 def test_controller_sockets_are_not_held_by_workers(facts_suite: pytest.Pytester) -> None:

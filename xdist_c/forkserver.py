@@ -66,6 +66,9 @@ _BOOTSTRAP_LINE = "import sys;exec(eval(sys.stdin.readline()))"
 # When the controller has gone: how long the server still reaps workers, and
 # how long the controller waits for the server to exit.
 _LAST_REAP_WAIT = 2.0
+# How long the controller waits for the server to fork a worker (a few ms
+# normally) before it kills the server and spawns workers instead.
+_REPLY_TIMEOUT = 30.0
 _SERVER_EXIT_WAIT = 3.0
 
 _ENV_FLAGS = {
@@ -305,12 +308,18 @@ class ForkServer:
                     )
                 except OSError:
                     return None
+                answer = None
+                deadline = time.monotonic() + _REPLY_TIMEOUT
                 with self._reply_ready:
-                    while not self._replies and self.alive:
-                        self._reply_ready.wait()
-                    if not self._replies:
-                        return None
-                    reply, fds = self._replies.pop(0)
+                    while not self._replies and self.alive and time.monotonic() < deadline:
+                        self._reply_ready.wait(deadline - time.monotonic())
+                    if self._replies:
+                        answer = self._replies.pop(0)
+                if answer is None:
+                    if self.alive:  # no answer in time
+                        self._give_up()
+                    return None
+                reply, fds = answer
             if reply[0] != "pid" or len(fds) != 1:
                 for fd in fds:
                     os.close(fd)
@@ -329,6 +338,16 @@ class ForkServer:
         finally:
             for fd in (r0, w1, w2, *ours):
                 os.close(fd)
+
+    def _give_up(self) -> None:
+        """The server did not answer in time: kill it, so that nothing
+        waits on it; workers are spawned from now on."""
+        self.alive = False
+        if self._pidfd is not None:
+            try:
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            except OSError:
+                pass
 
     def close(self) -> None:
         """End the server (its workers are not touched) and reap it."""
