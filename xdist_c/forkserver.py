@@ -35,7 +35,6 @@ turns it off.
 
 from __future__ import annotations
 
-import array
 import atexit
 import builtins
 import gc
@@ -92,7 +91,11 @@ _ENV_FLAGS = {
 # The PYTHON* variables when this module was first imported (by the plugin,
 # early in the controller's start-up): a worker started later with others
 # must be spawned, since they would change how its interpreter starts.
-_START_PYTHON_ENV = {k: v for k, v in os.environ.items() if k.startswith("PYTHON")}
+def _python_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith("PYTHON")}
+
+
+_START_PYTHON_ENV = _python_env()
 
 
 def _env_flag_value(name: str | None) -> int:
@@ -250,13 +253,7 @@ class ForkServer:
     def _read(self) -> None:
         try:
             while True:
-                fds = array.array("i")
-                msg, ancdata, _flags, _addr = self._sock.recvmsg(
-                    _MAX_MESSAGE, socket.CMSG_SPACE(fds.itemsize)
-                )
-                for level, kind, data in ancdata:
-                    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                        fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+                msg, fds, _flags, _addr = socket.recv_fds(self._sock, _MAX_MESSAGE, 1)
                 if not msg:
                     break
                 reply = marshal.loads(msg)
@@ -266,7 +263,7 @@ class ForkServer:
                         os.close(fd)
                 else:
                     with self._reply_ready:
-                        self._replies.append((reply, list(fds)))
+                        self._replies.append((reply, fds))
                         self._reply_ready.notify_all()
         except (OSError, ValueError, EOFError, TypeError):
             pass
@@ -302,10 +299,7 @@ class ForkServer:
                     self._reader.start()
                     self._reader_started = True
                 try:
-                    self._sock.sendmsg(
-                        [payload],
-                        [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [r0, w1, w2]))],
-                    )
+                    socket.send_fds(self._sock, [payload], [r0, w1, w2])
                 except OSError:
                     return None
                 answer = None
@@ -343,6 +337,9 @@ class ForkServer:
         """The server did not answer in time: kill it, so that nothing
         waits on it; workers are spawned from now on."""
         self.alive = False
+        self._kill()
+
+    def _kill(self) -> None:
         if self._pidfd is not None:
             try:
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
@@ -360,10 +357,7 @@ class ForkServer:
         if self._pidfd is not None:
             exited, _, _ = select.select([self._pidfd], [], [], _SERVER_EXIT_WAIT)
             if not exited:
-                try:
-                    signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
-                except OSError:
-                    pass
+                self._kill()
                 select.select([self._pidfd], [], [], _SERVER_EXIT_WAIT)
             os.close(self._pidfd)
             self._pidfd = None
@@ -374,10 +368,6 @@ class ForkServer:
         if self._reader_started:
             self._reader.join(2.0)
             self._sock.close()
-
-
-def _python_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith("PYTHON")}
 
 
 def _current_umask() -> int:
@@ -429,27 +419,21 @@ class ForkedProcess:
                 os.close(self._pidfd)
                 self._pidfd = None
 
-    def _exited_without_status(self) -> bool:
-        with self._fd_lock:
-            if self._pidfd is None:
-                return True
-            ready, _, _ = select.select([self._pidfd], [], [], 0)
-            return bool(ready)
-
     def poll(self) -> int | None:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int | None:
         if not self._done.wait(timeout):
             raise subprocess.TimeoutExpired(self.args, timeout)  # type: ignore[arg-type]
-        if self.returncode is None and self._gone:
-            # Orphaned when the server died: wait for the process itself;
-            # its status went to whoever adopted it.
-            end = None if timeout is None else time.monotonic() + timeout
-            while not self._exited_without_status():
-                if end is not None and time.monotonic() > end:
-                    raise subprocess.TimeoutExpired(self.args, timeout)  # type: ignore[arg-type]
-                time.sleep(0.01)
+        pidfd = self._pidfd
+        if self.returncode is None and self._gone and pidfd is not None:
+            # Orphaned when the server died: wait for the process itself
+            # (its pidfd becomes readable when it exits); its status went to
+            # whoever adopted it.  No status arrives now, so nothing closes
+            # the pidfd meanwhile.
+            exited, _, _ = select.select([pidfd], [], [], timeout)
+            if not exited:
+                raise subprocess.TimeoutExpired(self.args, timeout)  # type: ignore[arg-type]
         return self.returncode
 
     def send_signal(self, sig: int) -> None:
@@ -542,7 +526,9 @@ class _Server:
         finally:
             os.close(devnull)
 
-    def _reap(self) -> None:
+    def _reap(self, report: bool = True) -> None:
+        """Reap the workers that have exited, sending the controller their
+        statuses if ``report``."""
         while self.children:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -552,35 +538,30 @@ class _Server:
             if pid == 0:
                 return
             self.children.discard(pid)
-            self._send(("exit", pid, os.waitstatus_to_exitcode(status)))
+            if report:
+                self._send(("exit", pid, os.waitstatus_to_exitcode(status)))
 
     def _reap_last(self, wait: float) -> None:
         """The controller has gone: reap the workers that end within
         ``wait`` seconds (the others are left to init)."""
         deadline = time.monotonic() + wait
-        while self.children and time.monotonic() < deadline:
-            try:
-                pid, _status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
+        while True:
+            self._reap(report=False)
+            if not self.children or time.monotonic() >= deadline:
                 return
-            if pid:
-                self.children.discard(pid)
-            else:
-                time.sleep(0.005)
+            time.sleep(0.005)
 
     def _send(self, reply: tuple[Any, ...], fds: list[int] | None = None) -> None:
-        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
-        self.sock.sendmsg([marshal.dumps(reply)], ancillary)
+        if fds:
+            socket.send_fds(self.sock, [marshal.dumps(reply)], fds)
+        else:
+            self.sock.send(marshal.dumps(reply))
 
     def _handle_request(self) -> bool:
-        fds = array.array("i")
         try:
-            msg, ancdata, _flags, _addr = self.sock.recvmsg(_MAX_MESSAGE, socket.CMSG_SPACE(3 * fds.itemsize))
+            msg, fds, _flags, _addr = socket.recv_fds(self.sock, _MAX_MESSAGE, 3)
         except OSError:
             return False
-        for level, kind, data in ancdata:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
         if not msg:
             return False
         try:
@@ -602,7 +583,7 @@ class _Server:
         if pid == 0:
             code = 1
             try:
-                code = self._become_worker(list(fds), cwd, env, umask, dont_write_bytecode)
+                code = self._become_worker(fds, cwd, env, umask, dont_write_bytecode)
             finally:
                 os._exit(code)
         self.children.add(pid)
@@ -627,8 +608,7 @@ class _Server:
         """Turn this fresh fork into ``python -u -c <bootstrap>``; return its
         exit status."""
         signal.set_wakeup_fd(-1)
-        for signum in (signal.SIGCHLD, signal.SIGINT):
-            signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for i, fd in enumerate(fds):
             os.dup2(fd, i, inheritable=True)
