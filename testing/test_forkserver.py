@@ -81,18 +81,22 @@ def test_facts(worker_id):
 """
 
 
+def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment without the outer run's worker variables or a
+    PYTHONDONTWRITEBYTECODE of the developer's shell, plus ``extra``."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
+    return {**env, **(extra or {})}
+
+
 def _run(
     pytester: pytest.Pytester, *args: str, env: dict[str, str] | None = None, **kw: Any
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **(env or {})}
-    if not (env and "PYTHONDONTWRITEBYTECODE" in env):
-        full_env.pop("PYTHONDONTWRITEBYTECODE", None)
-    for name in [n for n in full_env if n.startswith("PYTEST_XDIST_")]:
-        del full_env[name]
     return subprocess.run(
         [sys.executable, *args],
         cwd=pytester.path,
-        env=full_env,
+        env=_child_env(env),
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,
@@ -319,11 +323,10 @@ def test_sigint_reaches_forked_workers(pytester: pytest.Pytester) -> None:
             time.sleep(60)
         """
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-n", "2", "--dist", "each", "-p", "no:cacheprovider"],
         cwd=pytester.path,
-        env=env,
+        env=_child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
