@@ -230,10 +230,8 @@ xc_ideque_extend(xc_ideque *dst, const xc_ideque *src)
     return 0;
 }
 
-/* xc_ideque_move_front / xc_ideque_move_back: the front (or back)
- * min(n, len(src)) elements of src move to the back of dst. */
-static Py_ssize_t
-ideque_move(xc_ideque *dst, xc_ideque *src, Py_ssize_t n, int from_back)
+Py_ssize_t
+xc_ideque_move_front(xc_ideque *dst, xc_ideque *src, Py_ssize_t n)
 {
     assert(dst != src);
     if (n > src->len) {
@@ -245,24 +243,10 @@ ideque_move(xc_ideque *dst, xc_ideque *src, Py_ssize_t n, int from_back)
     if (xc_ideque_reserve(dst, n) < 0) {
         return -1;
     }
-    ideque_copy_back(dst, src, from_back ? src->len - n : 0, n);
-    if (!from_back) {
-        src->head = (src->head + n) & (src->cap - 1);
-    }
+    ideque_copy_back(dst, src, 0, n);
+    src->head = (src->head + n) & (src->cap - 1);
     src->len -= n;
     return n;
-}
-
-Py_ssize_t
-xc_ideque_move_front(xc_ideque *dst, xc_ideque *src, Py_ssize_t n)
-{
-    return ideque_move(dst, src, n, 0);
-}
-
-Py_ssize_t
-xc_ideque_move_back(xc_ideque *dst, xc_ideque *src, Py_ssize_t n)
-{
-    return ideque_move(dst, src, n, 1);
 }
 
 void
@@ -361,7 +345,7 @@ xc_ledger_send(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t n)
             }
         }
         assert(victim != NULL); /* unsent counted it */
-        Py_ssize_t k = xc_ideque_move_back(&rec->pending, victim, want - moved);
+        Py_ssize_t k = xc_ideque_move_front(&rec->pending, victim, want - moved);
         lg->nhome -= k;
         moved += k;
     }

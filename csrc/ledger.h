@@ -67,10 +67,6 @@ int xc_ideque_extend(xc_ideque *dst, const xc_ideque *src);
  * order; returns how many were moved, or -1 (then nothing moved). */
 Py_ssize_t xc_ideque_move_front(xc_ideque *dst, xc_ideque *src,
                                 Py_ssize_t n);
-/* Move the last min(n, len(src)) elements of src to the back of dst, in
- * order; returns how many were moved, or -1 (then nothing moved). */
-Py_ssize_t xc_ideque_move_back(xc_ideque *dst, xc_ideque *src,
-                               Py_ssize_t n);
 /* Exchange the contents of two deques (O(1)). */
 void xc_ideque_swap(xc_ideque *a, xc_ideque *b);
 
@@ -148,8 +144,11 @@ xc_node_can_work(const xc_node_rec *rec)
 void xc_ledger_remove_node(xc_ledger *lg, Py_ssize_t slot);
 /* Move up to n unsent indices to the back of the node's pending: from the
  * front of its home first, then from the front of the shared deque, then
- * from the back of the biggest home of another node (its owner gets to the
- * front of it first).  Without homes that is the shared deque's first n.
+ * from the front of the biggest home of another node -- the tests its owner
+ * would get next, so each node's tests stay in ascending order within what
+ * it is sent at once, and the last tests of a home are shared out in small
+ * pieces as a shared deque's are.  Without homes that is the shared
+ * deque's first n.
  * Returns how many (the node's last ones), or -1. */
 Py_ssize_t xc_ledger_send(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t n);
 /* Move every index in [0, n) that is in no active node's home range to

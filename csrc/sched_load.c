@@ -29,7 +29,8 @@
  *             else:                                # consecutive chunks
  *                 chunk = max(2, min(n // len(nodes) // 4,
  *                                    self.maxschedchunk))
- *                 for node in nodes: self._send(node, chunk)
+ *                 for node in nodes:        # capped by its home, if any
+ *                     self._send(node, min(chunk, home_cap(node, 0)))
  *             if not self.pending:
  *                 for node in self.nodes: node.shutdown()
  *
@@ -41,6 +42,9 @@
  *             lo = max(2, len(self.pending) // len(self.nodes) // 4)
  *             hi = max(2, len(self.pending) // len(self.nodes) // 2)
  *             have = len(node_pending)
+ *             if node has a home (split collection; home_cap()):
+ *                 cap = max(2, (have + len(home)) // 4)
+ *                 hi = min(hi, cap); lo = min(lo, max(2, cap // 2))
  *             if have < lo and not (duration >= 0.1 and have >= 2):
  *                 self._send(node, min(hi - have,
  *                                      max(2 - have, self.maxschedchunk)))
@@ -125,6 +129,22 @@ node_shutting_down(xc_sched_state *ss, PyObject *node)
     return r;
 }
 
+/* The most a node with a home (split collection) may hold: a quarter of
+ * what it holds and has left at home, at least 2.  Homes are blocks of
+ * files, so one may hold the suite's slowest tests; sent in pieces, they
+ * are shared out as the end of pytest-xdist's single queue is, instead of
+ * all going to the home's owner while the global queue still looks long.
+ * PY_SSIZE_T_MAX for a node without a home. */
+static Py_ssize_t
+home_cap(const xc_node_rec *rec, Py_ssize_t have)
+{
+    Py_ssize_t home = xc_ideque_len(&rec->home);
+    if (home == 0) {
+        return PY_SSIZE_T_MAX;
+    }
+    return ssize_max(2, (have + home) / 4);
+}
+
 /* Python: self._check_schedule(node, duration).  0 / -1. */
 static int
 load_check_schedule(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
@@ -159,6 +179,9 @@ load_check_schedule(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
     Py_ssize_t lo = ssize_max(2, npending / nnodes / 4);
     Py_ssize_t hi = ssize_max(2, npending / nnodes / 2);
     Py_ssize_t have = xc_ideque_len(&rec->pending);
+    Py_ssize_t cap = home_cap(rec, have);
+    hi = ssize_min(hi, cap);
+    lo = ssize_min(lo, ssize_max(2, cap / 2));
     if (have >= lo) {
         return 0;
     }
@@ -168,8 +191,8 @@ load_check_schedule(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
     }
     Py_ssize_t chunk =
         self->has_maxschedchunk ? self->maxschedchunk : PY_SSIZE_T_MAX;
-    return load_send(self, ss, slot,
-                     ssize_min(hi - have, ssize_max(2 - have, chunk)));
+    Py_ssize_t want = ssize_min(hi - have, ssize_max(2 - have, chunk));
+    return want > 0 ? load_send(self, ss, slot, want) : 0;
 }
 
 /* Python: for node in self.nodes: self._check_schedule(node) */
@@ -232,7 +255,9 @@ load_initial(xc_sched *self, xc_sched_state *ss)
         Py_ssize_t chunk =
             ssize_max(2, ssize_min(n / nlive / 4, self->maxschedchunk));
         for (Py_ssize_t i = 0; i < nlive; i++) {
-            if (load_send(self, ss, live[i], chunk) < 0) {
+            const xc_node_rec *rec = xc_ledger_node(&self->ledger, live[i]);
+            Py_ssize_t first = ssize_min(chunk, home_cap(rec, 0));
+            if (load_send(self, ss, live[i], first) < 0) {
                 goto error;
             }
         }

@@ -20,10 +20,10 @@ from test_scheduler import MockNode
 
 TIMEOUT = 120
 
-# Each worker appends, when its run loop starts, its session.items, and at
-# every pytest_itemcollected the item: so a test can see what each worker
-# collected up front and what it collected at all.  (Not with
-# pytest_collection_finish: a conftest implementing it turns the split off.)
+# Each worker appends, when its run loop starts, its session.items: so a
+# test can see what each worker collected up front.  (Not with a collection
+# hook such as pytest_collection_finish or pytest_itemcollected: a conftest
+# implementing one turns the split off.)
 RECORDER = """
 import json, os
 def _log(kind, ids):
@@ -33,9 +33,6 @@ def _log(kind, ids):
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session):
     _log("session", [item.nodeid for item in getattr(session, "items", [])])
-@pytest.hookimpl
-def pytest_itemcollected(item):
-    _log("item", [item.nodeid])
 """
 
 
@@ -52,11 +49,11 @@ def make_suite(pytester: pytest.Pytester, files: int = 6, per_file: int = 3, con
 
 
 def collected(pytester: pytest.Pytester) -> dict[str, dict[str, list[str]]]:
-    """worker id -> {"session": its session.items, "item": all it collected}."""
+    """worker id -> {"session": its session.items}."""
     out: dict[str, dict[str, list[str]]] = {}
     for line in (pytester.path / "collected.jsonl").read_text().splitlines():
         worker, kind, ids = json.loads(line)
-        out.setdefault(worker, {"session": [], "item": []})[kind].extend(ids)
+        out.setdefault(worker, {"session": []})[kind].extend(ids)
     return out
 
 
@@ -206,13 +203,163 @@ def test_collection_error_reported_once(pytester: pytest.Pytester) -> None:
 
 
 def test_crash_while_collecting_own_block(pytester: pytest.Pytester) -> None:
-    """Only the owner collects a file that kills its interpreter; its
-    replacement collects everything and dies too; the run ends, reporting it."""
+    """Every worker imports every test module, so a module that kills its
+    interpreter at import kills each worker (as with pytest-xdist); the
+    run ends, reporting it."""
     make_suite(pytester, files=4, per_file=2)
     pytester.makepyfile(test_zcrash="import os\nos._exit(3)\n")
     result = run(pytester, "-n", "2", "--max-worker-restart=1")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*maximum crashed workers reached: 1*"])
+
+
+# --------------------------------------------------------------------------
+# when the split is given up (xdist_c.split_check), and why (-v)
+
+SESSION_PARAM = """
+@pytest.fixture(scope="session", params=["sqlite", "pg"])
+def db(request):
+    return request.param
+"""
+
+STATEFUL_GENERATE = """
+import itertools
+_count = itertools.count()
+def pytest_generate_tests(metafunc):
+    if "x" in metafunc.fixturenames:
+        metafunc.parametrize("x", [next(_count)])
+"""
+
+
+def speed_line(result: pytest.RunResult) -> str:
+    lines = [line for line in result.outlines if line.startswith("xdist-c: ")]
+    assert len(lines) == 1, result.outlines
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("conftest", "test_file", "why"),
+    [
+        ("", "def test_x():\n    pass\n", None),
+        # module- and class-scoped parameters are reordered inside a file only
+        (
+            "",
+            "import pytest\n@pytest.fixture(scope='module', params=[1, 2])\n"
+            "def m(request):\n    return request.param\ndef test_x(m):\n    pass\n",
+            None,
+        ),
+        (SESSION_PARAM, "def test_x(db):\n    pass\n", "fixture 'db' (conftest) is parametrized at session scope"),
+        (
+            "",
+            "import pytest\n@pytest.fixture(scope='package', params=[1, 2])\n"
+            "def p(request):\n    return request.param\ndef test_x(p):\n    pass\n",
+            "fixture 'p' (test_mid.py) is parametrized at package scope",
+        ),
+        (
+            "@pytest.fixture(scope='session')\ndef db(request):\n    return request.param\n",
+            "import pytest\n@pytest.mark.parametrize('db', [1, 2], indirect=True)\n"
+            "def test_x(db):\n    pass\n",
+            "test_mid.py::test_x parametrizes the 'db' fixture indirectly",
+        ),
+        (
+            "",
+            "import pytest\n@pytest.mark.parametrize('v', [1, 2], scope='session')\n"
+            "def test_x(v):\n    pass\n",
+            "test_mid.py::test_x is parametrized at session scope",
+        ),
+        (
+            "",
+            "class TestC:\n    def pytest_generate_tests(self, metafunc):\n        pass\n"
+            "    def test_x(self):\n        pass\n",
+            "test_mid.py::TestC defines pytest_generate_tests",
+        ),
+        (STATEFUL_GENERATE, "def test_x(x):\n    pass\n", "conftest implements pytest_generate_tests"),
+        ("def pytest_itemcollected(item):\n    pass\n", "def test_x():\n    pass\n", "conftest implements pytest_itemcollected"),
+    ],
+    ids=["plain", "module-params", "session-params", "package-params", "indirect", "parametrize-scope",
+         "class-generate-tests", "conftest-generate-tests", "itemcollected"],
+)
+def test_why_the_split_is_off(pytester: pytest.Pytester, conftest: str, test_file: str, why: str | None) -> None:
+    """-v says whether the split was taken, or why not; either way the
+    outcomes are those of --split-collection=off."""
+    make_suite(pytester, files=4, per_file=2, conftest=conftest)
+    pytester.makepyfile(test_mid=test_file)
+    on = run(pytester, "-n", "2", "-v", "-rA")
+    off = run(pytester, "-n", "2", "-v", "-rA", "--split-collection=off")
+    line = speed_line(on)
+    if why is None:
+        assert "split collection on" in line
+    else:
+        assert f"split collection off: {why}" in line
+    assert "split collection off: --split-collection=off" in speed_line(off)
+    assert outcomes(on) == outcomes(off)
+    assert on.ret == off.ret == 0
+
+
+def test_session_params_reordered_across_files(pytester: pytest.Pytester) -> None:
+    """pytest reorders the whole collection around a parametrized session
+    fixture (test_1a.py's two tests end up apart); every test runs once."""
+    pytester.makeconftest("import pytest\n" + SESSION_PARAM)
+    pytester.makepyfile(
+        test_0b="import time\ndef test_b(db):\n    time.sleep(0.2)\n",
+        test_1a="import time\ndef test_plain():\n    time.sleep(0.2)\n"
+        "def test_a(db):\n    time.sleep(0.2)\n",
+        test_2c="def test_c():\n    pass\n",
+        test_3d="def test_d():\n    pass\n",
+    )
+    result = run(pytester, "-n", "2")
+    result.assert_outcomes(passed=7)
+    assert "Different tests were collected" not in result.stdout.str()
+
+
+def test_modules_imported_before_any_test_runs(pytester: pytest.Pytester) -> None:
+    """A worker that takes over another's tests has imported their module
+    during collection, as pytest-xdist's workers do, not after session
+    fixtures ran."""
+    pytester.makeconftest(
+        "import os, pytest\n@pytest.fixture(scope='session', autouse=True)\n"
+        "def app_env():\n    os.environ['APP_ENV_XC'] = 'test'\n    yield\n"
+    )
+    pytester.makepyfile(
+        test_0slow="import time\n" + "".join(f"def test_s{i}():\n    time.sleep(0.2)\n" for i in range(4)),
+        test_1mod="import os\nAT_IMPORT = os.environ.get('APP_ENV_XC')\n"
+        "def test_env():\n    assert AT_IMPORT is None\n",
+        test_2a="def test_a():\n    pass\n",
+        test_3b="def test_b():\n    pass\n",
+    )
+    result = run(pytester, "-n", "2")
+    result.assert_outcomes(passed=7)
+
+
+def test_same_basename_without_init(pytester: pytest.Pytester) -> None:
+    """pytest's "import file mismatch" is reported as by pytest-xdist,
+    whichever worker owns which file."""
+    for d in ("a", "b"):
+        pytester.mkdir(d)
+        (pytester.path / d / "test_same.py").write_text(f"def test_{d}():\n    pass\n")
+    on = run(pytester, "-n", "2")
+    off = run(pytester, "-n", "2", "--split-collection=off")
+    assert on.ret == off.ret == 1
+    for r in (on, off):
+        r.stdout.fnmatch_lines(["*import file mismatch*"])
+        assert "Different tests were collected" not in r.stdout.str()
+
+
+def test_failed_import_runs_module_code_once(pytester: pytest.Pytester) -> None:
+    """A module that fails to import is imported once per worker: the
+    error (with what it printed) is reported when pytest collects it."""
+    make_suite(pytester, files=2, per_file=2)
+    pytester.makepyfile(
+        test_zbroken="import os\nprint('printed at import')\n"
+        "open(os.path.join(os.path.dirname(__file__), 'imports.log'), 'a').write('x\\n')\n"
+        "raise ValueError('broken module')\n"
+    )
+    result = run(pytester, "-n", "2")
+    assert result.ret == 1
+    # once per worker, as pytest-xdist (the longrepr is a traceback)
+    result.stdout.fnmatch_lines(["*ERROR collecting test_zbroken.py*", "*ValueError: broken module*",
+                                 "*printed at import*", "*4 passed, 2 errors*"])
+    assert (pytester.path / "imports.log").read_text() == "x\n" * 2
 
 
 # --------------------------------------------------------------------------
@@ -305,7 +452,9 @@ class TestHomes:
         assert b.indices == list(range(20, 25))
         assert sorted(sched.pending) == list(range(5, 20)) + list(range(25, 40))
 
-    def test_load_takes_from_the_back_of_another_home(self) -> None:
+    def test_load_takes_from_the_front_of_another_home(self) -> None:
+        """A node whose home is done gets the tests the other home's owner
+        would have got next, in ascending order, as from a shared deque."""
         sched = LoadScheduler(2)
         a, b = _homed(sched, 40, [(0, 20), (20, 40)])
         _complete_all(sched, a)
@@ -313,14 +462,54 @@ class TestHomes:
             _complete_all(sched, a)
         assert a.indices[:20] == list(range(20))
         stolen = a.indices[20:]
-        assert stolen and 39 in stolen  # from the back of b's home
-        assert not set(stolen) & set(b.indices)
+        assert stolen == list(range(stolen[0], stolen[0] + len(stolen)))
+        assert stolen[0] == max(b.indices) + 1  # right after b's own
         _complete_all(sched, b)
         _complete_all(sched, a)
         _complete_all(sched, b)
         done = sorted(a.indices + b.indices)
         assert done == list(range(40))
         assert sched.tests_finished
+
+    def test_load_sends_each_node_ascending_pieces(self) -> None:
+        """Taking one or two tests at a time from another home still runs
+        them in collection order (not from the back: 39, 38, ...)."""
+        sched = LoadScheduler(2)
+        a, b = _homed(sched, 40, [(0, 4), (4, 40)])
+        for _ in range(200):
+            if a.queue:
+                sched.mark_test_complete(a, a.queue.pop(0))
+            elif b.queue:
+                sched.mark_test_complete(b, b.queue.pop(0))
+            else:
+                break
+        for node in (a, b):
+            assert node.indices == sorted(node.indices)
+        assert sorted(a.indices + b.indices) == list(range(40))
+
+    def test_slow_tail_of_a_home_is_shared_out(self) -> None:
+        """A block of files may end with the suite's slowest tests (their
+        files sort last).  Its owner reaches them while the other homes
+        still look long; it must not be sent them all at once."""
+        # 10 files of 98 fast tests, then 2 files of 10 slow ones: the last
+        # home is 1 fast file and the 2 slow ones.
+        sched = LoadScheduler(4)
+        nodes = _homed(sched, 1000, [(0, 294), (294, 588), (588, 882), (882, 1000)])
+        slow = set(range(980, 1000))
+        ran: dict[int, list[int]] = {i: [] for i in range(4)}
+        clock = [0.0] * 4  # when each node is free
+        while any(node.queue for node in nodes):
+            busy = [i for i, node in enumerate(nodes) if node.queue]
+            i = min(busy, key=lambda k: clock[k])
+            index = nodes[i].queue.pop(0)
+            duration = 1.0 if index in slow else 0.001
+            clock[i] += duration
+            ran[i].append(index)
+            sched.mark_test_complete(nodes[i], index, duration)
+        assert sorted(sum(ran.values(), [])) == list(range(1000))
+        # 20 s of slow tests on 4 nodes: nobody gets more than a third.
+        assert max(len(slow.intersection(r)) for r in ran.values()) <= 7
+        assert max(clock) < 8.0
 
     def test_removed_node_gives_its_home_away(self) -> None:
         sched = LoadScheduler(2)
@@ -354,20 +543,22 @@ class TestHomes:
         assert b.indices == list(range(25, 40)) + list(range(20, 25))
 
 
-def test_collection_warning_reported_once(pytester: pytest.Pytester) -> None:
-    """The worker that collects a file first reports its collection
-    warnings; a worker collecting it again does not (so the count is the
-    serial run's; pytest-xdist counts one per worker)."""
+def test_collection_warnings_counted_per_worker(pytester: pytest.Pytester) -> None:
+    """Every worker of pytest-xdist collects every file and reports its
+    collection warnings: a split worker's warnings about its own files
+    count once per worker; import-time warnings come from every worker."""
     pytester.makepyfile(
-        test_w="class TestX:\n    def __init__(self):\n        pass\n    def test_a(self):\n        pass\n"
+        test_w="import warnings\nwarnings.warn(UserWarning('at import'))\n"
+        "class TestX:\n    def __init__(self):\n        pass\n    def test_a(self):\n        pass\n"
         "def test_b():\n    pass\n",
         test_z="def test_c():\n    pass\n",
     )
     # loadfile: test_w.py may go to the worker that did not collect it first
-    on = run(pytester, "-n", "2", "--dist=loadfile")
-    off = run(pytester, "-n", "2", "--dist=loadfile", "--split-collection=off")
-    on.stdout.fnmatch_lines(["*2 passed, 1 warning*"])
-    off.stdout.fnmatch_lines(["*2 passed, 2 warnings*"])
+    for n in ("2", "3"):
+        on = run(pytester, "-n", n, "--dist=loadfile")
+        off = run(pytester, "-n", n, "--dist=loadfile", "--split-collection=off")
+        on.stdout.fnmatch_lines([f"*2 passed, {2 * int(n)} warnings*"])
+        off.stdout.fnmatch_lines([f"*2 passed, {2 * int(n)} warnings*"])
 
 
 @settings(max_examples=200, deadline=None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from collections.abc import Sequence
 import contextlib
+import copy
 from enum import Enum
 from enum import auto
 import gc
@@ -28,11 +29,14 @@ import pytest
 from xdist_c import _core
 from xdist_c._fastpath import only_pytest_implements
 from xdist_c._fastpath import parse_node_id as _parse_node_id
+from xdist_c import exitgc
+from xdist_c import forkserver
 from xdist_c.exitgc import skip_exit_collection
 from xdist_c.hookexec import install as install_hookexec
 from xdist_c.report import report_collection_diff
 from xdist_c.scheduler import SCHEDULERS
 from xdist_c.scheduler import Scheduling
+from xdist_c.split import COPIES_KEY
 from xdist_c.split import JoinedCollection
 from xdist_c.workermanage import STDERR_DRAIN_WAIT
 from xdist_c.workermanage import NodeManager
@@ -119,6 +123,7 @@ class DSession:
         self._session: pytest.Session | None = None
         self._failed_collection_errors: dict[object, bool] = {}
         self._joined = JoinedCollection()
+        self._split_off: str | None = None  # why a worker did not split
         self._active_nodes: set[WorkerController] = set()
         # Workers that sent their collection (and so may have started tests).
         self._collected_nodes: set[WorkerController] = set()
@@ -165,6 +170,27 @@ class DSession:
     def report_line(self, line: str) -> None:
         if self.terminal and self.config.option.verbose >= 0:
             self.terminal.write_line(line)
+
+    def _speed_features_line(self) -> str:
+        """Which of xdist-c's speed features this run uses, and why each
+        that is off is off (printed under -v)."""
+        parts = []
+        nm = self.nodemanager
+        if self.config.getoption("split_collection", "auto") == "off":
+            parts.append("split collection off: --split-collection=off")
+        elif nm is None or not nm.split_parts:
+            parts.append(f"split collection off: --dist {self.config.getvalue('dist')} with {len(self._slots)} worker(s)")
+        elif self._split_off is not None:
+            parts.append(f"split collection off: {self._split_off}")
+        else:
+            parts.append("split collection on")
+        describe_fork = getattr(forkserver, "describe", None)
+        if describe_fork is not None:
+            parts.append(describe_fork(self.config))
+        describe_gc = getattr(exitgc, "describe", None)
+        if describe_gc is not None:
+            parts.append(describe_gc(self.config))
+        return "xdist-c: " + "; ".join(parts)
 
     def _assign_slot(self, node: WorkerController) -> int:
         self._slots.append(node)
@@ -287,6 +313,9 @@ class DSession:
             self._collected_again(node, again)
             return
         self._collected_nodes.add(node)
+        split_off = payload.get("split_off")
+        if isinstance(split_off, str) and self._split_off is None:
+            self._split_off = split_off
         if self.shuttingdown:
             return
         layout = payload.get("split")
@@ -368,6 +397,7 @@ class DSession:
                 self.terminal.write_line("")
                 if self.config.option.verbose > 0:
                     self.terminal.write_line(f"scheduling tests via {type(self.sched).__name__}")
+                    self.terminal.write_line(self._speed_features_line())
             self.sched.schedule()
 
     def worker_logstart(self, node: WorkerController, payload: tuple[str, Any]) -> None:
@@ -408,6 +438,22 @@ class DSession:
         self.sched.remove_pending_tests_from_node(node, indices)
 
     def worker_collectreport(self, node: WorkerController, data: dict[str, Any]) -> None:
+        # A split worker reports a failure in its own files once for every
+        # worker that would have collected them (xdist_c.split).
+        copies = self._copies(data)
+        for _ in range(copies - 1):
+            self._collectreport(copy.deepcopy(data))  # pytest rewrites the dict
+        self._collectreport(data)
+
+    def _copies(self, data: dict[str, Any]) -> int:
+        """How many times to report a worker's collection report or warning
+        (the key is dropped from it): at most once per worker."""
+        copies = data.pop(COPIES_KEY, 1)
+        if type(copies) is not int or not 1 <= copies <= len(self._slots):
+            return 1
+        return copies
+
+    def _collectreport(self, data: dict[str, Any]) -> None:
         rep = self.config.hook.pytest_report_from_serializable(config=self.config, data=data)
         if rep.passed:
             return
@@ -425,15 +471,16 @@ class DSession:
             self._handlefailures(rep)
 
     def worker_warning_recorded(self, node: WorkerController, payload: dict[str, Any]) -> None:
-        warning_message = unserialize_warning_message(payload["warning_message_data"])
-        self.config.hook.pytest_warning_recorded.call_historic(
-            kwargs={
-                "warning_message": warning_message,
-                "when": payload["when"],
-                "nodeid": payload["nodeid"],
-                "location": payload["location"],
-            }
-        )
+        for _ in range(self._copies(payload)):
+            warning_message = unserialize_warning_message(payload["warning_message_data"])
+            self.config.hook.pytest_warning_recorded.call_historic(
+                kwargs={
+                    "warning_message": warning_message,
+                    "when": payload["when"],
+                    "nodeid": payload["nodeid"],
+                    "location": payload["location"],
+                }
+            )
 
     def worker_workerfinished(self, node: WorkerController, workeroutput: dict[str, Any]) -> None:
         node._down = True

@@ -1,22 +1,22 @@
-"""Split collection: each worker collects only its share of the test files.
+"""Split collection: each worker builds the items of only its share of the
+test files.
 
 pytest-xdist has every worker collect the whole suite, so collection costs N
 times what it costs without xdist; on 20,000 trivial tests it is a quarter of
-a serial run.  Here the workers walk the directory tree as usual (so every
-conftest is loaded everywhere) but hold back every ``pytest.File`` collector
-they reach.  Before ``pytest_collection_modifyitems`` each worker collects
-its own contiguous block of those files; the controller joins the blocks into
-the whole collection, ordered file by file.  A worker sent a test from a file
-it has not collected collects that file then, and checks that it found the
-same test ids as the file's owner.
+a serial run, nearly all of it turning test functions into items.  Here the
+workers walk the directory tree as usual (so every conftest is loaded
+everywhere) and import every test module at the point of the walk where
+pytest imports it, but hold back building each file's items.  Before
+``pytest_collection_modifyitems`` each worker builds the items of its own
+contiguous block of those files; the controller joins the blocks into the
+whole collection, ordered file by file.  A worker sent a test from a file
+it has not built builds that file then (the module is already imported),
+and checks that it found the same test ids as the file's owner.
 
-The split is only taken when nothing can tell it from a whole collection:
-every implementation of the hooks that see the collection as one list
-(``pytest_collection_modifyitems``, ``pytest_collection_finish``,
-``pytest_deselected``) must be pytest's own, xdist_c's, or one known to work
-item by item; and not with ``--lf``, ``--ff``, ``--nf`` or ``--sw``.
-``--split-collection=always`` takes it regardless, ``off`` never.  Otherwise
-the worker collects every file, in the order pytest would have.
+The split is only taken where it gives the whole collection's tests, ids
+and order: :mod:`xdist_c.split_check` says when it cannot.  Then (and with
+``--split-collection=off``) the worker builds every file, as pytest does.
+``--split-collection=always`` takes it regardless.
 """
 
 from __future__ import annotations
@@ -24,27 +24,25 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterator
 from itertools import accumulate
+from itertools import chain
+import sys
 from typing import Any
+import warnings
 
 import pytest
 
 from xdist_c import _core
+from xdist_c import split_check
 
 # --dist modes whose workers may split the collection (each runs everything).
 SPLIT_MODES = ("load", "loadscope", "loadfile", "loadgroup", "worksteal")
 
-# Hooks whose implementations see the collection as one list.
-WHOLE_COLLECTION_HOOKS = (
-    "pytest_collection_modifyitems",
-    "pytest_collection_finish",
-    "pytest_deselected",
-)
+# In a collection report or warning a split worker sends while it builds its
+# own files: how many times the controller reports it (see copies()).
+COPIES_KEY = "xdist_c_copies"
 
 # The number of the file an item was collected from (in a split worker).
 FILE_NUMBER = pytest.StashKey[int]()
-
-# Plugins (module names) known to implement those hooks item by item.
-ITEMWISE_PLUGINS = ("_hypothesis_pytestplugin",)
 
 
 def file_starts(table: list[list[str]]) -> list[int]:
@@ -53,25 +51,30 @@ def file_starts(table: list[list[str]]) -> list[int]:
     return list(accumulate((len(ids) for ids in table), initial=0))
 
 
-def _plugin_module(plugin: object) -> str:
-    name = getattr(plugin, "__name__", None)
-    if isinstance(name, str) and not isinstance(plugin, type):
-        return name  # a module
-    return type(plugin).__module__
+def _imports_like_pytest(node: pytest.File) -> bool:
+    """Whether the file's module is imported through ``Module.obj``, as for
+    pytest's own test modules (and, from pytest 8, doctest modules)."""
+    return isinstance(node, pytest.Module) and type(node)._getobj is pytest.Module._getobj
 
 
-def split_blocker(config: pytest.Config) -> str | None:
-    """Why this run's collection cannot be split, or None."""
-    for opt in ("lf", "failedfirst", "newfirst", "stepwise", "stepwise_skip"):
-        if getattr(config.option, opt, False):
-            return f"--{opt} is in use"
-    for hookname in WHOLE_COLLECTION_HOOKS:
-        for impl in getattr(config.hook, hookname).get_hookimpls():
-            module = _plugin_module(impl.plugin)
-            if module.startswith(("_pytest.", "xdist_c.")) or module in ITEMWISE_PLUGINS:
-                continue
-            return f"{module} implements {hookname}"
-    return None
+class _FailedImport:
+    """Stands in for ``Module._getobj`` of a test module whose import failed
+    during the walk: when pytest collects the module, it writes what the
+    import printed (so pytest's capture puts it in the report, as when it
+    imports the module there) and raises the same exception, without
+    running the module's code a second time."""
+
+    def __init__(self, exc: BaseException, out: str, err: str) -> None:
+        self.exc = exc
+        self.out = out
+        self.err = err
+
+    def __call__(self) -> Any:
+        if self.out:
+            sys.stdout.write(self.out)
+        if self.err:
+            sys.stderr.write(self.err)
+        raise self.exc.with_traceback(self.exc.__traceback__)
 
 
 class SplitCollection:
@@ -96,37 +99,113 @@ class SplitCollection:
         self.first = self.stop = 0  # this worker's block of files
         self._orig_genitems: Any = None
         self._holding = False
+        self._given_up = False  # found out during the walk: not split
         self.again = False  # collecting a file another worker collected first
+        # Building the own block of a split: what this worker reports of it
+        # (collection errors, warnings) each worker of pytest-xdist reports.
+        self.building = False
+        self._warnings: list[warnings.WarningMessage] = []
+        self._built_warnings: list[tuple[int, int]] = []  # ranges of _warnings
         # Filled by set_table(): the joined collection.
         self._starts: list[int] = []
         self._table: list[list[str]] = []
         self._items: list[pytest.Item | None] = []
+        self.reason: str | None = None  # why the split is not taken
 
     # ---------------------------------------------------------- collection
 
     @pytest.hookimpl(wrapper=True)
     def pytest_collection(self, session: pytest.Session) -> Iterator[None]:
         self.session = session
+        self.check = split_check.Checker(self.config, session)
         self._orig_genitems = session.genitems
         session.genitems = self._genitems  # type: ignore[method-assign]
         self._holding = True
-        try:
-            return (yield)
-        finally:
-            self._holding = False
-            session.genitems = self._orig_genitems  # type: ignore[method-assign]
+        # Inside pytest's own catcher (same filters): the warnings of the
+        # collection are recorded here and passed on at the end, as pytest
+        # does, each knowing whether it came from building the own block.
+        with warnings.catch_warnings(record=True) as log:
+            self._warnings = log
+            try:
+                return (yield)
+            finally:
+                self._holding = False
+                session.genitems = self._orig_genitems  # type: ignore[method-assign]
+                self._pass_on_warnings(log)
+
+    def _pass_on_warnings(self, log: list[warnings.WarningMessage]) -> None:
+        for number, message in enumerate(log):
+            self.building = any(start <= number < stop for start, stop in self._built_warnings)
+            try:
+                self.config.hook.pytest_warning_recorded.call_historic(
+                    kwargs=dict(warning_message=message, nodeid="", when="collect", location=None)
+                )
+            finally:
+                self.building = False
 
     def _genitems(self, node: Any) -> Iterator[Any]:
         # Every node of the walk comes through here (genitems recurses
         # through the session attribute), in the order of the final list.
-        if self._holding:
-            if isinstance(node, pytest.File):
-                # Hold it back, remembering how many items come before it.
-                self.files.append((node, self._nitems))
-                return iter(())
-            if isinstance(node, pytest.Item):
-                self._nitems += 1
-        return self._orig_genitems(node)
+        if not self._holding or self._given_up:
+            return self._orig_genitems(node)
+        if isinstance(node, pytest.Item):
+            self._nitems += 1
+            return self._orig_genitems(node)
+        if not isinstance(node, pytest.File):
+            return self._orig_genitems(node)
+        # Import it now, where pytest would; build it later -- unless this
+        # run cannot be split, found out file by file.
+        importable = _imports_like_pytest(node)
+        if self.mode != "always" and self.reason is None:
+            self.reason = self.check.before_file()
+            if self.reason is None and not importable:
+                self.reason = f"{self._where(node)} is not a Python test module"
+        module = self._import(node) if importable else None
+        if self.mode != "always" and self.reason is None and module is not None:
+            self.reason = self.check.module(self._where(node), module)
+        if self.reason is None or self.mode == "always":
+            self.files.append((node, self._nitems))
+            return iter(())
+        # Given up: from here on this is pytest's own collection.  The files
+        # held so far are built now, before the walk imports the next one.
+        self._given_up = True
+        if self._nitems:  # their places are known to _collect_held only
+            self.files.append((node, self._nitems))
+            return iter(())
+        held = [n for n, _ in self.files] + [node]
+        self.files = []
+        return chain.from_iterable(self._orig_genitems(n) for n in held)
+
+    @staticmethod
+    def _where(node: pytest.File) -> str:
+        return str(node.nodeid) or str(node.path)
+
+    def _import(self, node: pytest.Module) -> Any:
+        """Import a test module as collecting it would, under the same
+        output capture; a failure is kept for when the module is built.
+        Returns the module, or None."""
+        capman = self.config.pluginmanager.getplugin("capturemanager")
+        capturing = capman is not None and capman.is_globally_capturing()
+        if capturing:
+            capman.resume_global_capture()
+        failure: BaseException | None = None
+        try:
+            module = node.obj
+        except (KeyboardInterrupt, pytest.exit.Exception):
+            raise
+        except BaseException as exc:  # noqa: B036 - skip.Exception too
+            failure = exc
+        finally:
+            out = err = ""
+            if capturing:
+                capman.suspend_global_capture()
+                out, err = capman.read_global_capture()
+        if failure is not None:
+            # (``_getobj`` is pytest's hook for a node's object: pytest
+            # 7.0-9.2 call it from the ``obj`` property.)
+            node._getobj = _FailedImport(failure, out, err)  # type: ignore[method-assign]
+            return None
+        return module
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> Iterator[None]:
@@ -151,13 +230,25 @@ class SplitCollection:
             merged.extend(items[done:position])
             done = position
             if self.first <= number < self.stop:
-                for item in self._orig_genitems(node):
-                    item.stash[FILE_NUMBER] = number
-                    merged.append(item)
+                self.building = self.taken
+                first_warning = len(self._warnings)
+                try:
+                    for item in self._orig_genitems(node):
+                        item.stash[FILE_NUMBER] = number
+                        merged.append(item)
+                finally:
+                    self.building = False
+                    if self.taken:
+                        self._built_warnings.append((first_warning, len(self._warnings)))
         merged.extend(items[done:])
         items[:] = merged
 
     def _blocker(self, items: list[pytest.Item]) -> str | None:
+        if self.reason is None:
+            self.reason = self._why_not(items)
+        return self.reason
+
+    def _why_not(self, items: list[pytest.Item]) -> str | None:
         if self.mode == "off":
             return "--split-collection=off"
         if items:
@@ -165,9 +256,11 @@ class SplitCollection:
         paths = [node.path for node, _ in self.files]
         if len(set(paths)) != len(paths):
             return "a file was reached twice"
-        if self.mode == "always":
-            return None
-        return split_blocker(self.config)
+        if self.mode != "always":
+            # The hooks once more: a conftest may have registered after the
+            # last file.
+            return split_check.hook_blocker(self.config)
+        return None
 
     def layout(self, items: list[pytest.Item]) -> dict[str, Any]:
         """The collection message's split part (see the class docstring)."""
@@ -193,6 +286,12 @@ class SplitCollection:
         self._table = table
         self._starts = starts
         self._items = items
+
+    def copies(self) -> int:
+        """How many workers of pytest-xdist would report what the worker
+        reports while collecting now (every one of them collects every
+        file): ``parts`` while it builds its own block, else 1."""
+        return self.parts if self.building else 1
 
     @property
     def total(self) -> int:

@@ -28,6 +28,7 @@ from xdist_c import sourcecache
 from xdist_c._fastpath import only_pytest_implements
 from xdist_c._fastpath import report_to_json
 from xdist_c.exitgc import skip_exit_collection
+from xdist_c.split import COPIES_KEY
 from xdist_c.split import CollectionMismatch
 from xdist_c.split import SplitCollection
 
@@ -220,6 +221,8 @@ class WorkerInteractor:
             payload["split"] = self.split.layout(session.items)
             payload["ids"] = []
         else:
+            if self.split is not None:
+                payload["split_off"] = self.split.reason or "not taken"
             self.split = None
             payload["ids"] = [item.nodeid for item in session.items]
         self.send(_core.EV_COLLECTIONFINISH, payload, now=True)
@@ -290,6 +293,8 @@ class WorkerInteractor:
         # nor does collecting again a file another worker collected first.
         if not report.passed and not (self.split is not None and self.split.again):
             data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+            if self.split is not None and self.split.copies() > 1:
+                data[COPIES_KEY] = self.split.copies()
             self.send(_core.EV_COLLECTREPORT, data)
 
     @pytest.hookimpl
@@ -302,15 +307,15 @@ class WorkerInteractor:
     ) -> None:
         if when == "collect" and self.split is not None and self.split.again:
             return  # the file's first collector sent it
-        self.send(
-            _core.EV_WARNING,
-            {
-                "warning_message_data": serialize_warning_message(warning_message),
-                "when": when,
-                "nodeid": nodeid,
-                "location": location,
-            },
-        )
+        payload = {
+            "warning_message_data": serialize_warning_message(warning_message),
+            "when": when,
+            "nodeid": nodeid,
+            "location": location,
+        }
+        if when == "collect" and self.split is not None and self.split.copies() > 1:
+            payload[COPIES_KEY] = self.split.copies()
+        self.send(_core.EV_WARNING, payload)
 
 
 def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
