@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import gc
+from typing import Any
+import weakref
 
 import pytest
 
@@ -111,3 +113,114 @@ def test_controller_heap_frozen_through_unconfigure_then_thawed(pytester: pytest
     result.assertoutcome(passed=2)
     assert int((pytester.path / "frozen-at-unconfigure").read_text()) > start
     assert gc.get_freeze_count() == 0
+
+
+def test_open_files_are_flushed_before_the_freeze(pytester: pytest.Pytester) -> None:
+    """A worker's file kept on ``config`` (in reference cycles, so only the
+    last collection would have closed it) is flushed; the heap is still
+    frozen."""
+    pytester.makeconftest(
+        """
+        import os
+
+        def pytest_configure(config):
+            worker = os.environ.get("PYTEST_XDIST_WORKER")
+            if worker:
+                config.xc_log = open(os.path.join(os.environ["EXITGC_OUT"], "..", f"log-{worker}"), "w")
+                config.xc_log.write("one line\\n")
+        """
+    )
+    pytester._monkeypatch.setenv("XDIST_C_FORKSERVER", "0")
+    frozen = _frozen_at_exit(pytester, "-n", "2")
+    assert frozen == {"controller": True, "gw0": True, "gw1": True}
+    assert (pytester.path / "log-gw0").read_text() == (pytester.path / "log-gw1").read_text() == "one line\n"
+
+
+FINALIZED_CONFTEST = """
+import os
+
+class Summary:
+    def __init__(self, config):
+        self.config = config  # a cycle: config -> summary -> config
+
+    def __del__(self, open=open, os=os):  # builtins are gone by then
+        name = os.environ.get("PYTEST_XDIST_WORKER", "controller")
+        with open(os.path.join(os.environ["EXITGC_OUT"], "..", f"del-{name}"), "w") as f:
+            f.write("finalized")
+
+def pytest_configure(config):
+    config.xc_summary = Summary(config)
+"""
+
+
+@pytest.mark.parametrize("switch", ["1", "0"])
+def test_a_visible_finalizer_keeps_the_collection(pytester: pytest.Pytester, switch: str) -> None:
+    """An object with ``__del__`` in a reference cycle at exit: the heap is
+    not frozen, so the last collection calls it (in the controller and in
+    spawned workers; a forked worker's exit has no collection)."""
+    pytester.makeconftest(FINALIZED_CONFTEST)
+    pytester._monkeypatch.setenv("XDIST_C_FORKSERVER", switch)
+    frozen = _frozen_at_exit(pytester, "-n", "2")
+    assert frozen["controller"] is False
+    assert (pytester.path / "del-controller").read_text() == "finalized"
+    if switch == "0":
+        assert frozen == {"controller": False, "gw0": False, "gw1": False}
+        assert (pytester.path / "del-gw0").exists() and (pytester.path / "del-gw1").exists()
+
+
+def test_check_heap(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """What check_heap() makes of the objects gc.get_objects() lists (here
+    a chosen few: a test runs inside suspended generators)."""
+    heap: list[Any] = [object(), [], {}]
+    monkeypatch.setattr(gc, "get_objects", lambda: list(heap))
+    assert exitgc.check_heap() is None
+
+    def gen() -> Any:
+        try:
+            yield 1
+        finally:
+            pass
+
+    heap.append(gen())
+    assert exitgc.check_heap() is None  # not started: closing it does nothing
+    next(heap[-1])
+    assert exitgc.check_heap() == "an object with a finalizer (builtins.generator) is alive"
+    heap.pop().close()
+
+    class Finalized:
+        def __del__(self) -> None:
+            pass
+
+    heap.append(Finalized())
+    assert exitgc.check_heap() == (
+        "an object with __del__ (test_exitgc.test_check_heap.<locals>.Finalized) is alive"
+    )
+    heap.pop()
+    f = open(tmp_path / "buffered", "w")
+    heap.append(f)
+    f.write("x")
+    assert exitgc.check_heap() is None
+    assert (tmp_path / "buffered").read_text() == "x"  # flushed
+    f.close()
+    import gzip
+
+    with gzip.open(tmp_path / "z.gz", "wb") as z:
+        heap.append(z)
+        assert exitgc.check_heap() == "a file of class gzip.GzipFile is open"
+    assert exitgc.check_heap() is None  # closed
+    finalizer = weakref.finalize(f, lambda: None)
+    finalizer.atexit = False
+    try:
+        assert exitgc.check_heap() == "a weakref.finalize() not run at exit is pending"
+    finally:
+        finalizer.detach()
+
+
+def test_describe(monkeypatch: pytest.MonkeyPatch, pytestconfig: pytest.Config) -> None:
+    monkeypatch.setattr(pytestconfig.option, "full_exit_gc", True)
+    assert exitgc.describe(pytestconfig) == "exit-time GC freeze off: --full-exit-gc"
+    monkeypatch.setattr(pytestconfig.option, "full_exit_gc", False)
+    monkeypatch.setattr(exitgc, "_freeze_at_exit", False)
+    assert exitgc.describe(pytestconfig) == "exit-time GC freeze off: not a distributed run"
+    monkeypatch.setattr(exitgc, "_freeze_at_exit", True)
+    assert exitgc.describe(pytestconfig).startswith("exit-time GC freeze on")

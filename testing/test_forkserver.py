@@ -229,9 +229,9 @@ def test_inherited_descriptors_are_not_passed_on(facts_suite: pytest.Pytester) -
 
 
 def test_controller_sockets_are_not_held_by_workers(facts_suite: pytest.Pytester) -> None:
-    """A socket a plugin opened in the controller before the server forked
-    (its module is not imported again in a forked worker) is not open in
-    the workers: a spawned worker would not have it either."""
+    """A socket a plugin opened in the controller before the server would
+    fork (its module would not be imported again in a forked worker): the
+    workers are spawned, and do not hold it."""
     facts_suite.makepyfile(
         holdsock="""
         import json
@@ -247,7 +247,7 @@ def test_controller_sockets_are_not_held_by_workers(facts_suite: pytest.Pytester
     result = _run(facts_suite, *_pytest_args("-p", "holdsock"))
     assert result.returncode == 0, result.stdout + result.stderr
     controller, facts = _facts(facts_suite)
-    assert controller not in {f["ppid"] for f in facts.values()}
+    assert {f["ppid"] for f in facts.values()} == {controller}
     sockets = set(json.loads((facts_suite.path / "controller-sockets.json").read_text()))
     assert len(sockets) == 2
     for f in facts.values():
@@ -392,3 +392,176 @@ def test_switch_values(monkeypatch: pytest.MonkeyPatch) -> None:
     for value in ("0", "off", "false", "no", " OFF "):
         monkeypatch.setenv(forkserver.ENV_SWITCH, value)
         assert forkserver.why_not_here() == f"{forkserver.ENV_SWITCH} is off"
+
+
+# ------------------------------------------- what a fork would carry over
+
+
+DESCRIBE_CONFTEST = """
+import os
+
+def pytest_sessionfinish(session):
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        from xdist_c import forkserver
+
+        with open("describe.txt", "w") as f:
+            f.write(forkserver.describe(session.config))
+"""
+
+PARAM_TESTS = """
+import pytest
+
+@pytest.mark.parametrize("i", range(12))
+def test_x(i):
+    pass
+"""
+
+
+def test_descriptor_opened_by_a_plugin_means_a_spawn(pytester: pytest.Pytester) -> None:
+    """A -p plugin that opened a database and a log file when imported: a
+    forked worker would find them pointed at /dev/null (``disk I/O error``,
+    lines lost); spawned workers open their own."""
+    pytester.makepyfile(
+        dbplugin="""
+        import os
+        import sqlite3
+
+        HERE = os.path.dirname(os.path.abspath(__file__))
+        DB = sqlite3.connect(os.path.join(HERE, "results.db"))
+        DB.execute("create table if not exists r (nodeid text)")
+        DB.commit()
+        LOG = open(os.path.join(HERE, "log.txt"), "a")
+
+        def pytest_runtest_logreport(report):
+            if report.when == "call" and os.environ.get("PYTEST_XDIST_WORKER"):
+                DB.execute("insert into r values (?)", (report.nodeid,))
+                DB.commit()
+                LOG.write(report.nodeid + "\\n")
+                LOG.flush()
+        """,
+        test_params=PARAM_TESTS,
+    )
+    pytester.makeconftest(DESCRIBE_CONFTEST)
+    result = _run(
+        pytester,
+        *("-m", "pytest", "-n", "2", "-p", "dbplugin", "-p", "no:cacheprovider"),
+        env={"PYTHONPATH": str(pytester.path)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "12 passed" in result.stdout
+    assert len((pytester.path / "log.txt").read_text().splitlines()) == 12
+    import sqlite3
+
+    with sqlite3.connect(pytester.path / "results.db") as db:
+        assert db.execute("select count(*) from r").fetchone() == (12,)
+    describe = (pytester.path / "describe.txt").read_text()
+    assert describe.startswith("fork server off: a file descriptor (")
+    assert "was open before the fork" in describe
+
+
+@pytest.mark.parametrize("switch", ["1", "0"])
+def test_files_a_worker_opened_are_flushed_at_exit(pytester: pytest.Pytester, switch: str) -> None:
+    """A conftest's file kept on ``config`` (in reference cycles), written
+    without flushing: its lines are there when the run is over, whether the
+    worker was forked or spawned."""
+    pytester.makeconftest(
+        """
+        import os
+        import pytest
+
+        def pytest_configure(config):
+            worker = os.environ.get("PYTEST_XDIST_WORKER")
+            if worker:
+                config.xc_log = open(f"log-{worker}.txt", "w")
+
+        @pytest.fixture(autouse=True)
+        def _log(request):
+            yield
+            request.config.xc_log.write(request.node.nodeid + "\\n")
+        """
+    )
+    pytester.makepyfile(test_params=PARAM_TESTS)
+    result = _run(pytester, *_pytest_args("-p", "no:cacheprovider"), env={"XDIST_C_FORKSERVER": switch})
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = {p.name: len(p.read_text().splitlines()) for p in pytester.path.glob("log-*.txt")}
+    assert lines == {"log-gw0.txt": 12, "log-gw1.txt": 12}
+
+
+TZ_TEST = """
+import json
+import os
+import time
+
+def test_tz(worker_id):
+    with open(f"tz-{worker_id}.json", "w") as f:
+        json.dump({"tzname": list(time.tzname), "ppid": os.getppid()}, f)
+"""
+
+
+@pytest.mark.parametrize("when", ["import", "configure"])
+def test_tz_set_by_a_plugin_reaches_forked_workers(pytester: pytest.Pytester, when: str) -> None:
+    """pytest-env style: a plugin sets TZ before the workers start (when
+    imported, before the server forks, or in pytest_configure, after);
+    workers see it as spawned ones would."""
+    set_tz = 'os.environ["TZ"] = "Asia/Tokyo"'
+    body = set_tz if when == "import" else f"def pytest_configure(config):\n    {set_tz}\n"
+    pytester.makepyfile(tzplugin="import os\n" + body, test_tz=TZ_TEST)
+    pytester.makeconftest(CONFTEST)
+    result = _run(
+        pytester,
+        *_pytest_args("-p", "tzplugin", "-p", "no:cacheprovider"),
+        env={"PYTHONPATH": str(pytester.path), "TZ": "UTC"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    controller = json.loads((pytester.path / "controller.json").read_text())["pid"]
+    seen = [json.loads(p.read_text()) for p in pytester.path.glob("tz-*.json")]
+    assert len(seen) == 2
+    assert all(s["tzname"] == ["JST", "JST"] for s in seen)
+    assert all(s["ppid"] != controller for s in seen)  # forked
+
+
+def test_a_changed_locale_variable_means_a_spawn(facts_suite: pytest.Pytester) -> None:
+    facts_suite.makeconftest(
+        CONFTEST
+        + DESCRIBE_CONFTEST
+        + '\ndef pytest_configure(config):\n    os.environ["LC_ALL"] = "C"\n'
+    )
+    result = _run(facts_suite, *_pytest_args(), env={"LC_ALL": "C.UTF-8"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    controller, facts = _facts(facts_suite)
+    assert {f["ppid"] for f in facts.values()} == {controller}
+    describe = (facts_suite.path / "describe.txt").read_text()
+    assert describe == "fork server on (0 forked); spawned instead: 2 (LC_ALL changed since the fork server started)"
+
+
+def test_a_changed_resource_limit_means_a_spawn(facts_suite: pytest.Pytester) -> None:
+    """A conftest lowering a limit after the server forked: spawned workers
+    inherit it, forked ones would not."""
+    facts_suite.makeconftest(
+        CONFTEST
+        + """
+import resource
+
+if not os.environ.get("PYTEST_XDIST_WORKER"):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft - 1, hard))
+"""
+    )
+    result = _run(facts_suite, *_pytest_args())
+    assert result.returncode == 0, result.stdout + result.stderr
+    controller, facts = _facts(facts_suite)
+    assert {f["ppid"] for f in facts.values()} == {controller}
+
+
+def test_descriptors_at_start(facts_suite: pytest.Pytester) -> None:
+    """A plain controller has no descriptor of its own open when the
+    server forks: the describe line says it is on."""
+    facts_suite.makeconftest(CONFTEST + DESCRIBE_CONFTEST)
+    result = _run(facts_suite, *_pytest_args())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (facts_suite.path / "describe.txt").read_text() == "fork server on (2 forked)"
+
+
+def test_describe_without_a_server(pytestconfig: pytest.Config) -> None:
+    # This run forked no server here (it runs in a worker, or nested).
+    assert forkserver.describe(pytestconfig).startswith("fork server off: ")

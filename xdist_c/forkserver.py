@@ -26,8 +26,9 @@ recycled pid.
 
 It is used only where a fork gives what a spawn would: Linux with pidfds, no
 thread but the main one, no tracer or profiler, interpreter flags and
-``PYTHON*`` variables as a fresh ``python -u`` in this environment would
-have, and plain ``popen`` specs of this interpreter.  What differs -- the
+``PYTHON*``/locale variables as a fresh ``python -u`` in this environment
+would have, no descriptor the controller opened itself (a plugin's file or
+database), and plain ``popen`` specs of this interpreter.  What differs -- the
 hash seed is the controller's, and plugins imported by the controller are
 not imported again -- is in docs/differences.rst.  ``XDIST_C_FORKSERVER=0``
 turns it off.
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import fcntl
 import gc
 import importlib
 from importlib.machinery import BuiltinImporter
@@ -53,11 +55,21 @@ import threading
 import time
 import types
 from typing import Any
+import weakref
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - not on Linux
+    resource = None  # type: ignore[assignment]
 
 import pytest
 
+from xdist_c import exitgc
+
 ENV_SWITCH = "XDIST_C_FORKSERVER"
 _STASH_KEY = pytest.StashKey["ForkServer | None"]()
+# Why this run has no fork server (see describe()).
+_OFF_KEY = pytest.StashKey[str]()
 # Largest request or reply (the environment); larger ones are refused.
 _MAX_MESSAGE = 1 << 20
 # The bootstrap execnet starts popen workers with (gateway_io.popen_args).
@@ -88,14 +100,28 @@ _ENV_FLAGS = {
     "safe_path": "PYTHONSAFEPATH",
 }
 
-# The PYTHON* variables when this module was first imported (by the plugin,
-# early in the controller's start-up): a worker started later with others
-# must be spawned, since they would change how its interpreter starts.
-def _python_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith("PYTHON")}
+# Variables a fresh interpreter reads only while it starts: PYTHON* (flags,
+# sys.path, hash seed, ...) and the locale's (LC_CTYPE, encodings).  A
+# worker asked for while they differ from what the server started with must
+# be spawned.  (TZ is read again in each forked worker: time.tzset().)
+def _startup_env(env: Any = None) -> dict[str, str]:
+    env = os.environ if env is None else env
+    return {k: v for k, v in env.items() if k.startswith(("PYTHON", "LC_")) or k in ("LANG", "LANGUAGE")}
 
 
-_START_PYTHON_ENV = _python_env()
+def _initial_environ() -> dict[str, str] | None:
+    """The environment this process was started with (None: unknown)."""
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    env = {}
+    for item in data.split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if sep:
+            env[os.fsdecode(key)] = os.fsdecode(value)
+    return env
 
 
 def _env_flag_value(name: str | None) -> int:
@@ -142,6 +168,67 @@ def why_not_here() -> str | None:
     env_warnings = [w for w in os.environ.get("PYTHONWARNINGS", "").split(",") if w.strip()]
     if list(sys.warnoptions) != [w.strip() for w in env_warnings]:
         return "-W options are set"
+    monitoring = getattr(sys, "monitoring", None)
+    if monitoring is not None and any(monitoring.get_tool(i) for i in range(6)):
+        return "a sys.monitoring tool is set"
+    return _startup_state_changed() or _descriptor_opened()
+
+
+def _utf8_mode_of_fresh_interpreter() -> int:
+    """sys.flags.utf8_mode of ``python`` started in this environment (no
+    -X option: why_not_here() checks that first)."""
+    value = os.environ.get("PYTHONUTF8", "")
+    if value in ("0", "1"):
+        return int(value)
+    for name in ("LC_ALL", "LC_CTYPE", "LANG"):
+        locale_name = os.environ.get(name, "")
+        if locale_name:
+            return int(locale_name in ("C", "POSIX"))
+    return 1
+
+
+def _startup_state_changed() -> str | None:
+    """Why what this interpreter read at its start differs from what a
+    worker spawned now would read (None: it does not)."""
+    if sys.flags.utf8_mode != _utf8_mode_of_fresh_interpreter():
+        # The C locale: this interpreter turned UTF-8 mode on (and set
+        # LC_CTYPE for its children, which then do not).
+        return "UTF-8 mode differs from a spawned worker's (C locale at start-up)"
+    initial = _initial_environ()
+    if initial is not None:
+        now = _startup_env()
+        was = _startup_env(initial)
+        for name in sorted(now.keys() | was.keys()):
+            if now.get(name) != was.get(name):
+                return f"{name} changed since the interpreter started"
+    return None
+
+
+def _descriptor_opened() -> str | None:
+    """A descriptor (beyond 0, 1, 2) this process opened since it started,
+    if any: a plugin's file, database or socket, which a forked worker would
+    not have (the server lets go of them) and a spawned one opens itself.
+    Descriptors opened since exec are close-on-exec (Python opens all its
+    own so, and so do C libraries such as SQLite); those without the flag
+    were inherited, and a spawned worker does not get them either."""
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return "cannot list the open file descriptors"
+    for name in names:
+        fd = int(name)
+        if fd <= 2:
+            continue
+        try:
+            inherited = not fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+        except OSError:  # the listing's own descriptor, closed by now
+            continue
+        if not inherited:
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                target = "?"
+            return f"a file descriptor ({fd} -> {target}) was open before the fork"
     return None
 
 
@@ -187,12 +274,16 @@ def _is_plain_popen(spec: str) -> bool:
 def start(early_config: pytest.Config) -> None:
     """Fork the server if this run wants one and may have one."""
     if not wanted(early_config):
+        early_config.stash[_OFF_KEY] = "no local popen workers"
         return
-    if why_not_here() is not None:
+    reason = why_not_here()
+    if reason is not None:
+        early_config.stash[_OFF_KEY] = reason
         return
     try:
         server = ForkServer()
-    except OSError:
+    except OSError as exc:
+        early_config.stash[_OFF_KEY] = f"cannot fork: {exc}"
         return
     early_config.stash[_STASH_KEY] = server
     early_config.add_cleanup(server.close)
@@ -201,6 +292,24 @@ def start(early_config: pytest.Config) -> None:
 def get(config: pytest.Config) -> ForkServer | None:
     server = config.stash.get(_STASH_KEY, None)
     return server if server is not None and server.alive else None
+
+
+def describe(config: pytest.Config) -> str:
+    """One line for -v: whether workers are forked, and if not (or not
+    all), why.  Counts the workers started so far."""
+    server = config.stash.get(_STASH_KEY, None)
+    if server is None:
+        reason = config.stash.get(_OFF_KEY, None) or "not started"
+        return f"fork server off: {reason}"
+    line = "fork server on"
+    if server.forked or server.spawned:
+        line += f" ({server.forked} forked)"
+    if server.spawned:
+        counts: dict[str, int] = {}
+        for why in server.spawned:
+            counts[why] = counts.get(why, 0) + 1
+        line += "; spawned instead: " + ", ".join(f"{n} ({why})" for why, n in counts.items())
+    return line
 
 
 def forkable_args(args: list[str]) -> bool | None:
@@ -228,13 +337,18 @@ class ForkServer:
                 stream.flush()  # nothing buffered may be written twice
             except Exception:  # pragma: no cover - closed or odd streams
                 pass
+        # What a worker inherits through exec, as the server has it: a
+        # worker asked for after any of it changed is spawned.
+        self._start_state = _inherited_state()
+        self.forked = 0
+        self.spawned: list[str] = []  # why each worker was spawned instead
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the server (coverage is not there)
             code = 1
             try:
                 ours.close()
-                code = _Server(theirs).serve()
+                code = _Server(theirs, self._start_state).serve()
             finally:
                 os._exit(code)
         theirs.close()
@@ -283,12 +397,24 @@ class ForkServer:
             proc._set_returncode(returncode)
 
     def spawn(self, dont_write_bytecode: bool) -> ForkedProcess | None:
-        """A new worker process, or None if it must be spawned instead."""
-        if not self.alive or _python_env() != _START_PYTHON_ENV:
+        """A new worker process, or None if it must be spawned instead (the
+        reason is added to ``spawned``)."""
+        proc = self._fork_worker(dont_write_bytecode)
+        if isinstance(proc, str):
+            self.spawned.append(proc)
             return None
+        self.forked += 1
+        return proc
+
+    def _fork_worker(self, dont_write_bytecode: bool) -> ForkedProcess | str:
+        if not self.alive:
+            return "the fork server is gone"
+        changed = _state_change(self._start_state, _inherited_state())
+        if changed is not None:
+            return changed
         payload = marshal.dumps((os.getcwd(), dict(os.environ), _current_umask(), dont_write_bytecode))
         if len(payload) > _MAX_MESSAGE:
-            return None
+            return "the environment is too large"
         r0, w0 = os.pipe()
         r1, w1 = os.pipe()
         r2, w2 = os.pipe()
@@ -300,8 +426,8 @@ class ForkServer:
                     self._reader_started = True
                 try:
                     socket.send_fds(self._sock, [payload], [r0, w1, w2])
-                except OSError:
-                    return None
+                except OSError as exc:
+                    return f"cannot reach the fork server: {exc}"
                 answer = None
                 deadline = time.monotonic() + _REPLY_TIMEOUT
                 with self._reply_ready:
@@ -312,12 +438,13 @@ class ForkServer:
                 if answer is None:
                     if self.alive:  # no answer in time
                         self._give_up()
-                    return None
+                        return "the fork server did not answer"
+                    return "the fork server is gone"
                 reply, fds = answer
             if reply[0] != "pid" or len(fds) != 1:
                 for fd in fds:
                     os.close(fd)
-                return None
+                return str(reply[1]) if reply[0] == "error" else "bad reply from the fork server"
             proc = ForkedProcess(reply[1], fds[0], w0, r1, r2)
             ours = []
             with self._reply_ready:
@@ -368,6 +495,48 @@ class ForkServer:
         if self._reader_started:
             self._reader.join(2.0)
             self._sock.close()
+
+
+def _inherited_state() -> dict[str, Any]:
+    """What a spawned worker gets from this process through exec and a fresh
+    interpreter's start-up, beyond the environment, directory and umask
+    sent with each request: start-up variables, resource limits, ignored
+    signals, scheduling priority and CPU affinity."""
+    ignored = []
+    for sig in signal.valid_signals():
+        try:
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                ignored.append(int(sig))
+        except (ValueError, OSError):  # pragma: no cover
+            pass
+    limits = {}
+    for name in dir(resource) if resource is not None else ():
+        if name.startswith("RLIMIT_"):
+            try:
+                limits[name] = resource.getrlimit(getattr(resource, name))
+            except (ValueError, OSError):  # pragma: no cover
+                pass
+    state: dict[str, Any] = {"env": _startup_env(), "limits": limits, "ignored signals": ignored}
+    try:
+        state["priority"] = os.getpriority(os.PRIO_PROCESS, 0)
+        state["CPU affinity"] = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover
+        pass
+    return state
+
+
+def _state_change(was: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """Why a worker forked now would differ from one spawned now."""
+    for name in sorted(was["env"].keys() | now["env"].keys()):
+        if was["env"].get(name) != now["env"].get(name):
+            return f"{name} changed since the fork server started"
+    for name in sorted(was["limits"].keys() | now["limits"].keys()):
+        if was["limits"].get(name) != now["limits"].get(name):
+            return f"resource limit {name} changed since the fork server started"
+    for key in ("ignored signals", "priority", "CPU affinity"):
+        if was.get(key) != now.get(key):
+            return f"{key} changed since the fork server started"
+    return None
 
 
 def _current_umask() -> int:
@@ -459,9 +628,11 @@ class _Server:
     """Runs in the forked copy: forks workers on request, reports their
     exits.  Never returns into the pytest code it was forked from."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, start_state: dict[str, Any]) -> None:
         self.sock = sock
         self.children: set[int] = set()
+        # A fresh interpreter leaves SIGINT ignored if it started so.
+        self.sigint_ignored = signal.SIGINT in start_state["ignored signals"]
 
     def serve(self) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the controller's to handle
@@ -503,6 +674,9 @@ class _Server:
         number some day, which must not close whatever reused it."""
         owned = set()
         for obj in gc.get_objects():
+            if isinstance(obj, io.IOBase):
+                # The controller's: a worker's exit does not close them.
+                _PREFORK_IO.add(obj)
             if isinstance(obj, (io.FileIO, socket.socket)):
                 try:
                     fd = obj.fileno()
@@ -609,7 +783,7 @@ class _Server:
         exit status."""
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, signal.SIG_IGN if self.sigint_ignored else signal.default_int_handler)
         for i, fd in enumerate(fds):
             os.dup2(fd, i, inheritable=True)
         for fd in {*fds, *self.wake, self.sock.fileno()}:
@@ -620,6 +794,9 @@ class _Server:
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)
+        if hasattr(time, "tzset"):
+            time.tzset()  # TZ as a fresh interpreter reads it
+        exitgc.in_forked_worker = True  # _finish() does the exit's work
         # -B, or PYTHONDONTWRITEBYTECODE (why_not_here() saw the flag
         # agree with the environment).
         sys.dont_write_bytecode = dont_write_bytecode or bool(sys.flags.dont_write_bytecode)
@@ -690,9 +867,15 @@ def _system_exit_code(exc: SystemExit) -> int:
     return 1
 
 
+# The io objects the server inherited from the controller (filled in the
+# server): a worker leaves them alone at exit.
+_PREFORK_IO: weakref.WeakSet[io.IOBase] = weakref.WeakSet()
+
+
 def _finish(code: int) -> int:
     """The end of ``Py_FinalizeEx`` that matters to a worker: threads joined,
-    ``atexit`` handlers run, std streams flushed."""
+    ``atexit`` handlers run, std streams flushed, files the worker opened
+    flushed and closed (the interpreter's teardown would close them)."""
     try:
         threading._shutdown()  # type: ignore[attr-defined]
     except BaseException:  # pragma: no cover
@@ -703,6 +886,12 @@ def _finish(code: int) -> int:
             stream.flush()
         except BaseException:
             pass
+    std = set()
+    for stream in (sys.stdin, sys.stdout, sys.stderr):
+        while stream is not None:
+            std.add(id(stream))
+            stream = getattr(stream, "buffer", None) or getattr(stream, "raw", None)
+    exitgc.close_files(lambda f: id(f) not in std and f not in _PREFORK_IO)
     if code < 0:  # died of a signal in a fresh interpreter too
         signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
