@@ -81,12 +81,19 @@ def test_facts(worker_id):
 """
 
 
+# Hypothesis (a test dependency) is a plugin of its own: loaded in the
+# controller, it turns the fork server off (forkserver.foreign_plugin).
+NO_OTHER_PLUGINS = "-p no:hypothesispytest"
+
+
 def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """This environment without the outer run's worker variables or a
-    PYTHONDONTWRITEBYTECODE of the developer's shell, plus ``extra``."""
+    PYTHONDONTWRITEBYTECODE of the developer's shell, without Hypothesis's
+    plugin, plus ``extra``."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_") and k != "PYTHONDONTWRITEBYTECODE"
     }
+    env["PYTEST_ADDOPTS"] = f"{env.get('PYTEST_ADDOPTS', '')} {NO_OTHER_PLUGINS}".strip()
     return {**env, **(extra or {})}
 
 
@@ -455,8 +462,67 @@ def test_descriptor_opened_by_a_plugin_means_a_spawn(pytester: pytest.Pytester) 
     with sqlite3.connect(pytester.path / "results.db") as db:
         assert db.execute("select count(*) from r").fetchone() == (12,)
     describe = (pytester.path / "describe.txt").read_text()
+    assert describe.startswith("fork server off: plugin 'dbplugin' (dbplugin) is loaded in the controller")
+
+
+def test_descriptor_opened_at_start_up_means_a_spawn(pytester: pytest.Pytester) -> None:
+    """A sitecustomize that opens a file when the interpreter starts (a
+    coverage or logging hook): each spawned worker opens its own; a forked
+    one would find it pointed at /dev/null."""
+    pytester.makepyfile(
+        sitecustomize="""
+        import os
+        LOG = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "started.txt"), "a")
+        LOG.write(f"{os.getpid()}\\n")
+        LOG.flush()
+        """,
+        test_params=PARAM_TESTS,
+    )
+    pytester.makeconftest(DESCRIBE_CONFTEST)
+    result = _run(
+        pytester,
+        *("-m", "pytest", "-n", "2", "-p", "no:cacheprovider"),
+        env={"PYTHONPATH": str(pytester.path)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    describe = (pytester.path / "describe.txt").read_text()
     assert describe.startswith("fork server off: a file descriptor (")
     assert "was open before the fork" in describe
+    # the controller and two spawned workers each started
+    assert len((pytester.path / "started.txt").read_text().splitlines()) == 3
+
+
+def test_a_plugin_loaded_in_the_controller_means_a_spawn(pytester: pytest.Pytester) -> None:
+    """A plugin's module state (here a count of pytest_addoption calls) is
+    its own in each spawned worker; a forked worker would share the
+    controller's."""
+    pytester.makepyfile(
+        countplugin="""
+        import os
+        CALLS = []
+
+        def pytest_addoption(parser):
+            CALLS.append(os.getpid())
+
+        def pytest_report_header(config):
+            pass
+        """,
+        test_count="""
+        import countplugin
+
+        def test_count():
+            assert len(countplugin.CALLS) == 1
+        """,
+    )
+    pytester.makeconftest(DESCRIBE_CONFTEST)
+    result = _run(
+        pytester,
+        *("-m", "pytest", "-n", "2", "-p", "countplugin", "-p", "no:cacheprovider"),
+        env={"PYTHONPATH": str(pytester.path)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    describe = (pytester.path / "describe.txt").read_text()
+    assert describe.startswith("fork server off: plugin 'countplugin' (countplugin)")
 
 
 @pytest.mark.parametrize("switch", ["1", "0"])
@@ -498,26 +564,32 @@ def test_tz(worker_id):
 """
 
 
-@pytest.mark.parametrize("when", ["import", "configure"])
-def test_tz_set_by_a_plugin_reaches_forked_workers(pytester: pytest.Pytester, when: str) -> None:
-    """pytest-env style: a plugin sets TZ before the workers start (when
-    imported, before the server forks, or in pytest_configure, after);
-    workers see it as spawned ones would."""
+@pytest.mark.parametrize("when", ["conftest-import", "conftest-configure", "plugin-import"])
+def test_tz_set_before_workers_start_reaches_them(pytester: pytest.Pytester, when: str) -> None:
+    """pytest-env style: TZ set before the workers start (in a conftest,
+    after the server forked; or by a -p plugin, which means spawned
+    workers); workers see it as spawned ones would."""
     set_tz = 'os.environ["TZ"] = "Asia/Tokyo"'
-    body = set_tz if when == "import" else f"def pytest_configure(config):\n    {set_tz}\n"
-    pytester.makepyfile(tzplugin="import os\n" + body, test_tz=TZ_TEST)
-    pytester.makeconftest(CONFTEST)
-    result = _run(
-        pytester,
-        *_pytest_args("-p", "tzplugin", "-p", "no:cacheprovider"),
-        env={"PYTHONPATH": str(pytester.path), "TZ": "UTC"},
-    )
+    args = ["-p", "no:cacheprovider"]
+    env = {"TZ": "UTC"}
+    if when == "plugin-import":
+        pytester.makepyfile(tzplugin=f"import os\n{set_tz}\n")
+        pytester.makeconftest(CONFTEST)
+        args += ["-p", "tzplugin"]
+        env["PYTHONPATH"] = str(pytester.path)
+    elif when == "conftest-import":
+        pytester.makeconftest(CONFTEST + set_tz + "\n")
+    else:
+        pytester.makeconftest(CONFTEST + f"def pytest_configure(config):\n    {set_tz}\n")
+    pytester.makepyfile(test_tz=TZ_TEST)
+    result = _run(pytester, *_pytest_args(*args), env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     controller = json.loads((pytester.path / "controller.json").read_text())["pid"]
     seen = [json.loads(p.read_text()) for p in pytester.path.glob("tz-*.json")]
     assert len(seen) == 2
     assert all(s["tzname"] == ["JST", "JST"] for s in seen)
-    assert all(s["ppid"] != controller for s in seen)  # forked
+    forked = when != "plugin-import"
+    assert all((s["ppid"] != controller) == forked for s in seen)
 
 
 def test_a_changed_locale_variable_means_a_spawn(facts_suite: pytest.Pytester) -> None:

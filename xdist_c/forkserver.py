@@ -271,12 +271,34 @@ def _is_plain_popen(spec: str) -> bool:
     return not any(p.split("=", 1)[0] in ("python", "via") for p in parts[1:])
 
 
+# Plugins a forked worker may share with the controller: pytest's own and
+# xdist_c's, which keep nothing from before the fork that a worker reads.
+_OWN_PLUGIN_MODULES = ("pytest", "_pytest", "xdist_c")
+
+
+def foreign_plugin(pluginmanager: Any) -> str | None:
+    """A plugin, not pytest's or xdist_c's, that pytest has loaded in this
+    process: a worker forked from here would share the state its module
+    built or changed here (counters, a pid or environment read at import,
+    the options it added) where a spawned worker imports it afresh."""
+    for name, plugin in pluginmanager.list_name_plugin():
+        if plugin is None:  # blocked (-p no:NAME)
+            continue
+        if isinstance(plugin, types.ModuleType):
+            module = plugin.__name__
+        else:
+            module = type(plugin).__module__
+        if module.split(".", 1)[0] not in _OWN_PLUGIN_MODULES:
+            return f"plugin {module!r} ({name}) is loaded in the controller"
+    return None
+
+
 def start(early_config: pytest.Config) -> None:
     """Fork the server if this run wants one and may have one."""
     if not wanted(early_config):
         early_config.stash[_OFF_KEY] = "no local popen workers"
         return
-    reason = why_not_here()
+    reason = foreign_plugin(early_config.pluginmanager) or why_not_here()
     if reason is not None:
         early_config.stash[_OFF_KEY] = reason
         return
