@@ -305,6 +305,8 @@ xc_ledger_add_node(xc_ledger *lg)
     xc_ideque_init(&rec->pending);
     xc_ideque_init(&rec->home);
     rec->home_start = rec->home_stop = 0;
+    rec->last_sent = -1;
+    rec->victim = -1;
     rec->ncompleted = 0;
     rec->flags = 0;
     lg->nactive++;
@@ -319,6 +321,33 @@ xc_ledger_remove_node(xc_ledger *lg, Py_ssize_t slot)
         rec->flags |= XC_NODE_REMOVED;
         lg->nactive--;
     }
+}
+
+/* The slot whose home the node takes from when its own is empty (see
+ * xc_ledger_send); some home must hold an index. */
+static Py_ssize_t
+ledger_victim(xc_ledger *lg, xc_node_rec *rec)
+{
+    if (rec->victim >= 0 && lg->nodes[rec->victim].home.len > 0) {
+        return rec->victim;
+    }
+    Py_ssize_t ahead = -1, any = -1;
+    for (Py_ssize_t i = 0; i < lg->nslots; i++) {
+        const xc_ideque *h = &lg->nodes[i].home;
+        if (h->len == 0) {
+            continue;
+        }
+        if (any < 0 || h->len > lg->nodes[any].home.len) {
+            any = i;
+        }
+        if (xc_ideque_get(h, 0) > rec->last_sent &&
+            (ahead < 0 || h->len > lg->nodes[ahead].home.len)) {
+            ahead = i;
+        }
+    }
+    assert(any >= 0); /* unsent counted it */
+    rec->victim = ahead >= 0 ? ahead : any;
+    return rec->victim;
 }
 
 Py_ssize_t
@@ -337,17 +366,17 @@ xc_ledger_send(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t n)
     lg->nhome -= moved;
     moved += xc_ideque_move_front(&rec->pending, &lg->pending, want - moved);
     while (moved < want) {
-        xc_ideque *victim = NULL;
-        for (Py_ssize_t i = 0; i < lg->nslots; i++) {
-            xc_ideque *h = &lg->nodes[i].home;
-            if (h->len > 0 && (victim == NULL || h->len > victim->len)) {
-                victim = h;
-            }
-        }
-        assert(victim != NULL); /* unsent counted it */
+        xc_ideque *victim = &lg->nodes[ledger_victim(lg, rec)].home;
         Py_ssize_t k = xc_ideque_move_front(&rec->pending, victim, want - moved);
         lg->nhome -= k;
         moved += k;
+    }
+    Py_ssize_t len = xc_ideque_len(&rec->pending);
+    for (Py_ssize_t i = len - moved; i < len; i++) {
+        Py_ssize_t index = xc_ideque_get(&rec->pending, i);
+        if (index > rec->last_sent) {
+            rec->last_sent = index;
+        }
     }
     return moved;
 }

@@ -89,6 +89,8 @@ typedef struct {
     xc_ideque home;        /* not yet sent, kept for this node first */
     Py_ssize_t home_start; /* the range given by set_home(), or 0, 0 */
     Py_ssize_t home_stop;
+    Py_ssize_t last_sent;  /* the highest index ever sent to it, or -1 */
+    Py_ssize_t victim;     /* the slot whose home it takes from, or -1 */
     Py_ssize_t ncompleted; /* indices the node reported complete */
     unsigned int flags;
 } xc_node_rec;
@@ -144,11 +146,13 @@ xc_node_can_work(const xc_node_rec *rec)
 void xc_ledger_remove_node(xc_ledger *lg, Py_ssize_t slot);
 /* Move up to n unsent indices to the back of the node's pending: from the
  * front of its home first, then from the front of the shared deque, then
- * from the front of the biggest home of another node -- the tests its owner
- * would get next, so each node's tests stay in ascending order within what
- * it is sent at once, and the last tests of a home are shared out in small
- * pieces as a shared deque's are.  Without homes that is the shared
- * deque's first n.
+ * from the front of another node's home -- the tests its owner would get
+ * next, so the last tests of a home are shared out in small pieces as a
+ * shared deque's are.  It keeps to one other home until that is empty
+ * (so it never comes back to a file it has left), and picks the biggest
+ * home ahead of everything it was sent (so its tests stay in ascending
+ * order), or, when none is ahead, the biggest.  Without homes that is the
+ * shared deque's first n.
  * Returns how many (the node's last ones), or -1. */
 Py_ssize_t xc_ledger_send(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t n);
 /* Move every index in [0, n) that is in no active node's home range to

@@ -487,6 +487,24 @@ class TestHomes:
             assert node.indices == sorted(node.indices)
         assert sorted(a.indices + b.indices) == list(range(40))
 
+    def test_load_takes_from_a_home_ahead_and_keeps_to_it(self) -> None:
+        """A node whose home is done takes from a home ahead of its own
+        (its tests stay in ascending order) until that home is empty, and
+        never comes back to a block it has left."""
+        sched = LoadScheduler(3)
+        a, b, c = _homed(sched, 90, [(0, 30), (30, 60), (60, 90)])
+        # Only b works; a and c hold what they were sent.
+        while b.queue:
+            sched.mark_test_complete(b, b.queue.pop(0))
+        blocks = [i // 30 for i in b.indices]
+        assert b.indices[: blocks.index(2)] == list(range(30, 60))
+        runs = [blocks[0]] + [y for x, y in zip(blocks, blocks[1:]) if y != x]
+        assert runs == [1, 2, 0]  # its own, then the one ahead, then the rest
+        for block in (1, 2, 0):
+            mine = [i for i in b.indices if i // 30 == block]
+            assert mine == sorted(mine)
+        assert sorted(a.indices + b.indices + c.indices) == list(range(90))
+
     def test_slow_tail_of_a_home_is_shared_out(self) -> None:
         """A block of files may end with the suite's slowest tests (their
         files sort last).  Its owner reaches them while the other homes
@@ -590,3 +608,14 @@ def test_homes_send_every_test_once(n: int, cuts: list[int], order: Any, steal: 
         sched.mark_test_complete(node, done[-1])
     assert sorted(done) == list(range(n))
     assert sched.tests_finished
+    if not steal:
+        # load: a node never comes back to a block it has left, and runs
+        # each block's tests in order
+        block_of = {i: k for k, (start, stop) in enumerate(homes) for i in range(start, stop)}
+        for node in nodes:
+            blocks = [block_of[i] for i in node.indices]
+            runs = [b for k, b in enumerate(blocks) if k == 0 or blocks[k - 1] != b]
+            assert len(runs) == len(set(runs)), runs
+            for b in set(blocks):
+                mine = [i for i in node.indices if block_of[i] == b]
+                assert mine == sorted(mine)

@@ -1,0 +1,5 @@
+X = 1 / 0
+
+
+def test_never():
+    pass

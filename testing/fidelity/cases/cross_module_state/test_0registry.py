@@ -1,0 +1,5 @@
+REGISTRY = ["from-0"]
+
+
+def test_registry():
+    assert "from-0" in REGISTRY

@@ -1,0 +1,2 @@
+def test_x(number):
+    assert number >= 0

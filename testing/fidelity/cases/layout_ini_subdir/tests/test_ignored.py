@@ -1,0 +1,2 @@
+def test_not_collected():
+    raise AssertionError("python_files excludes this file")

@@ -1,0 +1,8 @@
+import pytest
+
+
+@pytest.fixture
+def version():
+    import mypkg
+
+    return mypkg.VERSION

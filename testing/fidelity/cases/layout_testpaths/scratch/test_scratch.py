@@ -1,0 +1,2 @@
+def test_scratch():
+    raise AssertionError("not in testpaths")

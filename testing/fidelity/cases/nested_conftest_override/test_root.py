@@ -1,0 +1,2 @@
+def test_root(name):
+    assert name == "root"

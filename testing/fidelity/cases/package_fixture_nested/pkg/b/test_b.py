@@ -1,0 +1,2 @@
+def test_b1(flavour):
+    assert flavour in "xy"

@@ -1,0 +1,6 @@
+import pytest
+
+
+@pytest.fixture(scope="session", params=["sqlite", "pg"])
+def db(request):
+    return request.param

@@ -1,0 +1,3 @@
+import os
+
+os.environ["TZ"] = "Asia/Tokyo"
