@@ -637,3 +637,26 @@ def test_descriptors_at_start(facts_suite: pytest.Pytester) -> None:
 def test_describe_without_a_server(pytestconfig: pytest.Config) -> None:
     # This run forked no server here (it runs in a worker, or nested).
     assert forkserver.describe(pytestconfig).startswith("fork server off: ")
+
+
+def test_which_plugins_make_the_server_step_aside() -> None:
+    """pytest's and xdist_c's own plugins, and objects a script passed to
+    pytest.main(plugins=...) (no worker gets them), keep the fork server;
+    any other plugin module or object turns it off."""
+    import types
+
+    from _pytest.config import PytestPluginManager
+
+    pm = PytestPluginManager()
+    assert forkserver.foreign_plugin(pm) is None  # pytest's own
+    from_script = type("FromScript", (), {"__module__": "__main__"})()
+    pm.register(from_script, "from-script")
+    assert forkserver.foreign_plugin(pm) is None
+    pm.register(types.ModuleType("someplugin"), "some")
+    assert forkserver.foreign_plugin(pm) == "plugin 'someplugin' (some) is loaded in the controller"
+    pm.unregister(name="some")
+    pm.set_blocked("other")  # a blocked name holds None
+    assert forkserver.foreign_plugin(pm) is None
+    from_lib = type("FromLib", (), {"__module__": "somelib.plugin"})()
+    pm.register(from_lib, "lib")
+    assert forkserver.foreign_plugin(pm) == "plugin 'somelib.plugin' (lib) is loaded in the controller"

@@ -288,6 +288,10 @@ def foreign_plugin(pluginmanager: Any) -> str | None:
             module = plugin.__name__
         else:
             module = type(plugin).__module__
+        if module == "__main__":
+            # pytest.main(plugins=[obj]) from a script: no worker gets the
+            # object, and a forked one starts with an empty __main__.
+            continue
         if module.split(".", 1)[0] not in _OWN_PLUGIN_MODULES:
             return f"plugin {module!r} ({name}) is loaded in the controller"
     return None
