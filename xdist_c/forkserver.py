@@ -822,6 +822,7 @@ class _Server:
         os.environ.update(env)
         if hasattr(time, "tzset"):
             time.tzset()  # TZ as a fresh interpreter reads it
+        _worker_fds.update(_open_descriptors())
         exitgc.in_forked_worker = True  # _finish() does the exit's work
         # -B, or PYTHONDONTWRITEBYTECODE (why_not_here() saw the flag
         # agree with the environment).
@@ -898,6 +899,34 @@ def _system_exit_code(exc: SystemExit) -> int:
 _PREFORK_IO: weakref.WeakSet[io.IOBase] = weakref.WeakSet()
 
 
+# The descriptors a forked worker had when it became one, and those xdist_c
+# opened in it since (the event FIFO): at exit, any other open descriptor
+# may be a file whose buffered writes must be flushed (see _finish).
+_worker_fds: set[int] = set()
+
+
+def own_descriptor(fd: int) -> None:
+    """Tell a forked worker's exit that xdist_c opened ``fd`` itself (no
+    Python file object buffers writes to it)."""
+    _worker_fds.add(fd)
+
+
+def _open_descriptors() -> set[int]:
+    """This process's open descriptors (not the one used to list them)."""
+    listing = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return {int(name) for name in os.listdir(listing)} - {listing}
+    finally:
+        os.close(listing)
+
+
+def _other_descriptors_open() -> bool:
+    try:
+        return not _open_descriptors() <= _worker_fds
+    except OSError:
+        return True
+
+
 def _finish(code: int) -> int:
     """The end of ``Py_FinalizeEx`` that matters to a worker: threads joined,
     ``atexit`` handlers run, std streams flushed, files the worker opened
@@ -912,12 +941,20 @@ def _finish(code: int) -> int:
             stream.flush()
         except BaseException:
             pass
-    std = set()
+    std: set[int] = set()
     for stream in (sys.stdin, sys.stdout, sys.stderr):
-        while stream is not None:
+        # (a stream replaced by a plugin may name itself as its buffer)
+        while stream is not None and id(stream) not in std:
             std.add(id(stream))
-            stream = getattr(stream, "buffer", None) or getattr(stream, "raw", None)
-    exitgc.close_files(lambda f: id(f) not in std and f not in _PREFORK_IO)
+            try:
+                stream = getattr(stream, "buffer", None) or getattr(stream, "raw", None)
+            except Exception:  # detached, closed
+                stream = None
+    # Scanning the heap for files costs a tenth of a second on a big run:
+    # not when no descriptor but the worker's own is open (no file the
+    # worker opened is left open, so none holds unwritten data).
+    if _other_descriptors_open():
+        exitgc.close_files(lambda f: id(f) not in std and f not in _PREFORK_IO)
     if code < 0:  # died of a signal in a fresh interpreter too
         signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)

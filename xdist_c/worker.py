@@ -24,6 +24,7 @@ import warnings
 import pytest
 
 from xdist_c import _core
+from xdist_c import forkserver
 from xdist_c import sourcecache
 from xdist_c._fastpath import only_pytest_implements
 from xdist_c._fastpath import report_to_json
@@ -103,6 +104,7 @@ class WorkerInteractor:
         self._pipe_fd = -1
         if event_pipe:
             self._pipe_fd = os.open(event_pipe, os.O_WRONLY | os.O_CLOEXEC)
+            forkserver.own_descriptor(self._pipe_fd)
         self._send_lock = threading.Lock()
         workerinput = config.workerinput  # type: ignore[attr-defined]
         self.workerid: str = workerinput.get("workerid", "?")
