@@ -200,12 +200,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store",
         choices=("auto", "always", "off"),
         default="auto",
-        help="Let each worker collect only its share of the test files and "
-        "the rest when it needs them (load, loadscope, loadfile, loadgroup and "
-        "worksteal; 2+ workers). auto (default): unless a plugin or conftest "
-        "sees the collection as one list (pytest_collection_modifyitems and "
-        "the like) or --lf/--ff/--nf/--sw is used. always: regardless. off: "
-        "every worker collects everything, as pytest-xdist does",
+        help="Let each worker build the test items of only its share of the "
+        "test files, and of the rest when it needs them (load, loadscope, "
+        "loadfile, loadgroup and worksteal; 2+ workers). auto (default): where "
+        "that gives the whole collection's tests, ids and order (not with a "
+        "plugin's or conftest's collection hooks, session- or package-scoped "
+        "parametrization, --lf/--ff/--nf/--sw, ...; -v says why). always: "
+        "regardless. off: every worker collects everything, as pytest-xdist does",
     )
     group.addoption(
         "--full-exit-gc",

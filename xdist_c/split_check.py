@@ -87,7 +87,7 @@ def hook_blocker(config: pytest.Config) -> str | None:
 # ---------------------------------------------------------------- fixtures
 #
 # pytest keeps what @pytest.fixture recorded behind private names; both are
-# read here only.  Checked on pytest 7.4-9.2: ``_pytest.fixtures.
+# read here only.  Checked on pytest 7.0-9.2: ``_pytest.fixtures.
 # getfixturemarker(obj)`` returns the marker (``scope``, ``params``, ``name``)
 # or None; the fixture manager maps a fixture name to its ``FixtureDef``s
 # (public ``scope``, ``params``, ``baseid``): ``_arg2fixturedefs`` up to
