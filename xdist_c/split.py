@@ -151,7 +151,8 @@ class SplitCollection:
         if isinstance(node, pytest.Item):
             self._nitems += 1
             return self._orig_genitems(node)
-        if not isinstance(node, pytest.File):
+        if not isinstance(node, pytest.File) or isinstance(node, pytest.Package):
+            # (a Package is a File up to pytest 7: walk into it)
             return self._orig_genitems(node)
         # Import it now, where pytest would; build it later -- unless this
         # run cannot be split, found out file by file.

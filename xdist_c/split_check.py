@@ -163,6 +163,7 @@ class _Scan:
     def __init__(self) -> None:
         self.high_fixtures: set[str] = set()  # fixtures of cross-file scope
         self.indirect: dict[str, str] = {}  # indirect argname -> where
+        self.classes: set[int] = set()  # ids of classes scanned already (kept alive by their modules)
 
     def fixture(self, name: str, marker: Any, where: str) -> str | None:
         scope = getattr(marker, "scope", "function")
@@ -211,8 +212,9 @@ class _Scan:
 
     def cls(self, cls: type, where: str, depth: int) -> str | None:
         for klass in cls.__mro__:
-            if klass is object or klass.__module__ == "builtins":
+            if klass is object or klass.__module__ == "builtins" or id(klass) in self.classes:
                 continue
+            self.classes.add(id(klass))
             ns = dict(vars(klass))
             if "pytest_generate_tests" in ns:
                 return f"{where} defines pytest_generate_tests"
