@@ -2,6 +2,11 @@
 
 Heavy modules (the controller session, execnet, the C core) are imported
 only once distribution is actually on.
+
+``-p xdist.plugin`` (pytest-xdist's way to load it without entry points)
+imports this module under that name too (``xdist/plugin.py``); pytest then
+asks for it to be rewritten when it is already imported, so it is marked
+PYTEST_DONT_REWRITE (it asserts nothing a user sees).
 """
 
 from __future__ import annotations

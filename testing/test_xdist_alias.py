@@ -1,0 +1,113 @@
+"""The ``xdist`` package: pytest-xdist's import names, served by xdist_c."""
+
+from __future__ import annotations
+
+from importlib import metadata
+import os
+import subprocess
+import sys
+
+import pytest
+
+import xdist
+import xdist.dsession
+import xdist.newhooks
+import xdist.plugin
+import xdist.remote
+import xdist.report
+import xdist.scheduler
+import xdist.scheduler.each
+import xdist.scheduler.load
+import xdist.scheduler.loadfile
+import xdist.scheduler.loadgroup
+import xdist.scheduler.loadscope
+import xdist.scheduler.protocol
+import xdist.scheduler.worksteal
+import xdist.workermanage
+import xdist_c
+import xdist_c.dsession
+import xdist_c.newhooks
+import xdist_c.plugin
+import xdist_c.report
+import xdist_c.scheduler
+import xdist_c.workermanage
+
+
+def test_modules_are_xdist_cs() -> None:
+    assert xdist.plugin is xdist_c.plugin
+    assert xdist.newhooks is xdist_c.newhooks
+    assert xdist.dsession is xdist_c.dsession
+    assert xdist.workermanage is xdist_c.workermanage
+    assert xdist.report is xdist_c.report
+    assert xdist.is_xdist_worker is xdist_c.is_xdist_worker
+    assert xdist.get_xdist_worker_id is xdist_c.get_xdist_worker_id
+    assert xdist.__version__ == "3.8.0"  # the API it provides
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        (xdist.scheduler.each, "EachScheduling"),
+        (xdist.scheduler.load, "LoadScheduling"),
+        (xdist.scheduler.loadfile, "LoadFileScheduling"),
+        (xdist.scheduler.loadgroup, "LoadGroupScheduling"),
+        (xdist.scheduler.loadscope, "LoadScopeScheduling"),
+        (xdist.scheduler.worksteal, "WorkStealingScheduling"),
+        (xdist.scheduler.protocol, "Scheduling"),
+    ],
+)
+def test_scheduler_modules(module: object, name: str) -> None:
+    assert getattr(module, name) is getattr(xdist_c.scheduler, name)
+    assert getattr(xdist.scheduler, name) is getattr(xdist_c.scheduler, name)
+
+
+def test_pip_sees_no_pytest_xdist() -> None:
+    with pytest.raises(metadata.PackageNotFoundError):
+        metadata.distribution("pytest-xdist")
+
+
+def test_code_written_for_pytest_xdist_runs(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import xdist
+        from xdist.newhooks import pytest_handlecrashitem  # what rerunfailures checks
+        from xdist.scheduler import LoadScheduling
+
+        def pytest_xdist_make_scheduler(config, log):
+            return LoadScheduling(config, log)
+
+        def pytest_configure(config):
+            config.xc_role = "worker" if hasattr(config, "workerinput") else "controller"
+        """
+    )
+    pytester.makepyfile(
+        """
+        import xdist
+
+        def test_api(request, worker_id):
+            assert xdist.is_xdist_worker(request)
+            assert not xdist.is_xdist_controller(request)
+            assert xdist.get_xdist_worker_id(request) == worker_id
+            assert request.config.xc_role == "worker"
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_p_xdist_plugin_without_entry_points(pytester: pytest.Pytester) -> None:
+    """pytest-xdist's documented way to load it with plugin autoloading off."""
+    pytester.makepyfile("def test_a(worker_id):\n    assert worker_id.startswith('gw')\n")
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    env.pop("PYTEST_ADDOPTS", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "xdist.plugin", "-n", "2", "-p", "no:cacheprovider"],
+        cwd=pytester.path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 passed in" in proc.stdout
+    assert "warning" not in proc.stdout

@@ -1,0 +1,21 @@
+"""pytest-xdist's ``xdist.scheduler``: xdist_c's schedulers under its names."""
+
+from __future__ import annotations
+
+from xdist_c.scheduler import EachScheduling
+from xdist_c.scheduler import LoadFileScheduling
+from xdist_c.scheduler import LoadGroupScheduling
+from xdist_c.scheduler import LoadScheduling
+from xdist_c.scheduler import LoadScopeScheduling
+from xdist_c.scheduler import Scheduling
+from xdist_c.scheduler import WorkStealingScheduling
+
+__all__ = [
+    "EachScheduling",
+    "LoadFileScheduling",
+    "LoadGroupScheduling",
+    "LoadScheduling",
+    "LoadScopeScheduling",
+    "Scheduling",
+    "WorkStealingScheduling",
+]
