@@ -111,3 +111,19 @@ def test_p_xdist_plugin_without_entry_points(pytester: pytest.Pytester) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 passed in" in proc.stdout
     assert "warning" not in proc.stdout
+
+
+def test_missing_c_extension_is_one_line(pytester: pytest.Pytester) -> None:
+    """``python -m pytest`` inside a checkout imports its uncompiled
+    ``xdist_c/`` first (with a regular install): the run stops with one line
+    saying what to do, not a traceback.  (Simulated: ``_core`` blocked.)"""
+    pytester.makepyfile("def test_a():\n    pass\n")
+    script = (
+        "import sys; sys.modules['xdist_c._core'] = None; import pytest; "
+        "sys.exit(pytest.main(['-n', '2', '-p', 'no:cacheprovider']))"
+    )
+    result = pytester.run(sys.executable, "-c", script, timeout=120)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "xdist-c's C extension is not built in" in result.stderr.str()
+    assert "pip install -e ." in result.stderr.str()
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()

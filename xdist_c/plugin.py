@@ -292,6 +292,20 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
     return (yield)
 
 
+def _require_core() -> None:
+    """Stop with one line when the C extension is missing: ``python -m
+    pytest`` inside a checkout imports its uncompiled ``xdist_c/`` first."""
+    try:
+        from xdist_c import _core  # noqa: F401
+    except ImportError as exc:
+        where = os.path.dirname(os.path.abspath(__file__))
+        raise pytest.UsageError(
+            f"xdist-c's C extension is not built in {where} ({exc}): run "
+            "'pip install -e .' there, or run the 'pytest' command instead of "
+            "'python -m pytest' inside the checkout."
+        ) from None
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
     if config.option.distload:
@@ -327,6 +341,7 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 "--pdb is incompatible with distributing tests; try using -n0 or -nauto."
             )
+        _require_core()
         from xdist_c.scheduler import SCHEDULERS
 
         dist = config.getoption("dist")
