@@ -424,6 +424,19 @@ def test_x(i):
 """
 
 
+def _run_describing(pytester: pytest.Pytester, *args: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run ``-n 2`` with the case's directory on PYTHONPATH (its -p plugins,
+    sitecustomize); return the run and what ``forkserver.describe()`` said."""
+    pytester.makeconftest(DESCRIBE_CONFTEST)
+    result = _run(
+        pytester,
+        *("-m", "pytest", "-n", "2", *args, "-p", "no:cacheprovider"),
+        env={"PYTHONPATH": str(pytester.path)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result, (pytester.path / "describe.txt").read_text()
+
+
 def test_descriptor_opened_by_a_plugin_means_a_spawn(pytester: pytest.Pytester) -> None:
     """A -p plugin that opened a database and a log file when imported: a
     forked worker would find them pointed at /dev/null (``disk I/O error``,
@@ -448,20 +461,13 @@ def test_descriptor_opened_by_a_plugin_means_a_spawn(pytester: pytest.Pytester) 
         """,
         test_params=PARAM_TESTS,
     )
-    pytester.makeconftest(DESCRIBE_CONFTEST)
-    result = _run(
-        pytester,
-        *("-m", "pytest", "-n", "2", "-p", "dbplugin", "-p", "no:cacheprovider"),
-        env={"PYTHONPATH": str(pytester.path)},
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    result, describe = _run_describing(pytester, "-p", "dbplugin")
     assert "12 passed" in result.stdout
     assert len((pytester.path / "log.txt").read_text().splitlines()) == 12
     import sqlite3
 
     with sqlite3.connect(pytester.path / "results.db") as db:
         assert db.execute("select count(*) from r").fetchone() == (12,)
-    describe = (pytester.path / "describe.txt").read_text()
     assert describe.startswith("fork server off: plugin 'dbplugin' (dbplugin) is loaded in the controller")
 
 
@@ -478,14 +484,7 @@ def test_descriptor_opened_at_start_up_means_a_spawn(pytester: pytest.Pytester) 
         """,
         test_params=PARAM_TESTS,
     )
-    pytester.makeconftest(DESCRIBE_CONFTEST)
-    result = _run(
-        pytester,
-        *("-m", "pytest", "-n", "2", "-p", "no:cacheprovider"),
-        env={"PYTHONPATH": str(pytester.path)},
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    describe = (pytester.path / "describe.txt").read_text()
+    _, describe = _run_describing(pytester)
     assert describe.startswith("fork server off: a file descriptor (")
     assert "was open before the fork" in describe
     # the controller and two spawned workers each started
@@ -514,14 +513,7 @@ def test_a_plugin_loaded_in_the_controller_means_a_spawn(pytester: pytest.Pytest
             assert len(countplugin.CALLS) == 1
         """,
     )
-    pytester.makeconftest(DESCRIBE_CONFTEST)
-    result = _run(
-        pytester,
-        *("-m", "pytest", "-n", "2", "-p", "countplugin", "-p", "no:cacheprovider"),
-        env={"PYTHONPATH": str(pytester.path)},
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    describe = (pytester.path / "describe.txt").read_text()
+    _, describe = _run_describing(pytester, "-p", "countplugin")
     assert describe.startswith("fork server off: plugin 'countplugin' (countplugin)")
 
 

@@ -7,6 +7,7 @@ plugin has joined in, calling pytest's code directly is the same thing.
 
 from __future__ import annotations
 
+import types
 from typing import Any
 from typing import Callable
 
@@ -18,6 +19,14 @@ try:
     from _pytest.nodeid import coerce_node_id as parse_node_id  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - pytest < 9.2
     parse_node_id = None
+
+
+def plugin_module(plugin: object) -> str:
+    """The module a registered plugin comes from: a module plugin's name,
+    else its class's module."""
+    if isinstance(plugin, types.ModuleType):
+        return plugin.__name__
+    return type(plugin).__module__
 
 
 def only_pytest_implements(config: pytest.Config, hookname: str) -> bool:

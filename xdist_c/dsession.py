@@ -184,12 +184,8 @@ class DSession:
             parts.append(f"split collection off: {self._split_off}")
         else:
             parts.append("split collection on")
-        describe_fork = getattr(forkserver, "describe", None)
-        if describe_fork is not None:
-            parts.append(describe_fork(self.config))
-        describe_gc = getattr(exitgc, "describe", None)
-        if describe_gc is not None:
-            parts.append(describe_gc(self.config))
+        parts.append(forkserver.describe(self.config))
+        parts.append(exitgc.describe(self.config))
         return "xdist-c: " + "; ".join(parts)
 
     def _assign_slot(self, node: WorkerController) -> int:

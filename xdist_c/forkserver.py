@@ -65,6 +65,7 @@ except ImportError:  # pragma: no cover - not on Linux
 import pytest
 
 from xdist_c import exitgc
+from xdist_c._fastpath import plugin_module
 
 ENV_SWITCH = "XDIST_C_FORKSERVER"
 _STASH_KEY = pytest.StashKey["ForkServer | None"]()
@@ -196,11 +197,17 @@ def _startup_state_changed() -> str | None:
         return "UTF-8 mode differs from a spawned worker's (C locale at start-up)"
     initial = _initial_environ()
     if initial is not None:
-        now = _startup_env()
-        was = _startup_env(initial)
-        for name in sorted(now.keys() | was.keys()):
-            if now.get(name) != was.get(name):
-                return f"{name} changed since the interpreter started"
+        name = _first_change(_startup_env(initial), _startup_env())
+        if name is not None:
+            return f"{name} changed since the interpreter started"
+    return None
+
+
+def _first_change(was: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """The first key (in sorted order) whose value differs, or None."""
+    for name in sorted(was.keys() | now.keys()):
+        if was.get(name) != now.get(name):
+            return name
     return None
 
 
@@ -212,16 +219,15 @@ def _descriptor_opened() -> str | None:
     own so, and so do C libraries such as SQLite); those without the flag
     were inherited, and a spawned worker does not get them either."""
     try:
-        names = os.listdir("/proc/self/fd")
+        fds = sorted(_open_descriptors())
     except OSError:
         return "cannot list the open file descriptors"
-    for name in names:
-        fd = int(name)
+    for fd in fds:
         if fd <= 2:
             continue
         try:
             inherited = not fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
-        except OSError:  # the listing's own descriptor, closed by now
+        except OSError:  # pragma: no cover - closed meanwhile
             continue
         if not inherited:
             try:
@@ -284,10 +290,7 @@ def foreign_plugin(pluginmanager: Any) -> str | None:
     for name, plugin in pluginmanager.list_name_plugin():
         if plugin is None:  # blocked (-p no:NAME)
             continue
-        if isinstance(plugin, types.ModuleType):
-            module = plugin.__name__
-        else:
-            module = type(plugin).__module__
+        module = plugin_module(plugin)
         if module == "__main__":
             # pytest.main(plugins=[obj]) from a script: no worker gets the
             # object, and a forked one starts with an empty __main__.
@@ -553,15 +556,15 @@ def _inherited_state() -> dict[str, Any]:
 
 def _state_change(was: dict[str, Any], now: dict[str, Any]) -> str | None:
     """Why a worker forked now would differ from one spawned now."""
-    for name in sorted(was["env"].keys() | now["env"].keys()):
-        if was["env"].get(name) != now["env"].get(name):
-            return f"{name} changed since the fork server started"
-    for name in sorted(was["limits"].keys() | now["limits"].keys()):
-        if was["limits"].get(name) != now["limits"].get(name):
-            return f"resource limit {name} changed since the fork server started"
-    for key in ("ignored signals", "priority", "CPU affinity"):
-        if was.get(key) != now.get(key):
-            return f"{key} changed since the fork server started"
+    rest = ("ignored signals", "priority", "CPU affinity")
+    for prefix, before, after in (
+        ("", was["env"], now["env"]),
+        ("resource limit ", was["limits"], now["limits"]),
+        ("", {k: was.get(k) for k in rest}, {k: now.get(k) for k in rest}),
+    ):
+        name = _first_change(before, after)
+        if name is not None:
+            return f"{prefix}{name} changed since the fork server started"
     return None
 
 
@@ -712,8 +715,7 @@ class _Server:
                     owned.add(fd)
         devnull = os.open(os.devnull, os.O_RDWR)
         try:
-            for name in os.listdir("/proc/self/fd"):
-                fd = int(name)
+            for fd in _open_descriptors():
                 if fd in keep or fd == devnull:
                     continue
                 try:
@@ -721,7 +723,7 @@ class _Server:
                         os.dup2(devnull, fd)
                     else:
                         os.close(fd)
-                except OSError:  # the listing's own descriptor, gone
+                except OSError:  # pragma: no cover - closed meanwhile
                     pass
         finally:
             os.close(devnull)
@@ -927,6 +929,20 @@ def _other_descriptors_open() -> bool:
         return True
 
 
+def _std_stream_ids() -> set[int]:
+    """The std streams and the layers under them (not the worker's to close)."""
+    std: set[int] = set()
+    for stream in (sys.stdin, sys.stdout, sys.stderr):
+        # (a stream replaced by a plugin may name itself as its buffer)
+        while stream is not None and id(stream) not in std:
+            std.add(id(stream))
+            try:
+                stream = getattr(stream, "buffer", None) or getattr(stream, "raw", None)
+            except Exception:  # detached, closed
+                stream = None
+    return std
+
+
 def _finish(code: int) -> int:
     """The end of ``Py_FinalizeEx`` that matters to a worker: threads joined,
     ``atexit`` handlers run, std streams flushed, files the worker opened
@@ -941,19 +957,11 @@ def _finish(code: int) -> int:
             stream.flush()
         except BaseException:
             pass
-    std: set[int] = set()
-    for stream in (sys.stdin, sys.stdout, sys.stderr):
-        # (a stream replaced by a plugin may name itself as its buffer)
-        while stream is not None and id(stream) not in std:
-            std.add(id(stream))
-            try:
-                stream = getattr(stream, "buffer", None) or getattr(stream, "raw", None)
-            except Exception:  # detached, closed
-                stream = None
     # Scanning the heap for files costs a tenth of a second on a big run:
     # not when no descriptor but the worker's own is open (no file the
     # worker opened is left open, so none holds unwritten data).
     if _other_descriptors_open():
+        std = _std_stream_ids()
         exitgc.close_files(lambda f: id(f) not in std and f not in _PREFORK_IO)
     if code < 0:  # died of a signal in a fresh interpreter too
         signal.signal(-code, signal.SIG_DFL)

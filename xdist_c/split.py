@@ -105,7 +105,7 @@ class SplitCollection:
         # (collection errors, warnings) each worker of pytest-xdist reports.
         self.building = False
         self._warnings: list[warnings.WarningMessage] = []
-        self._built_warnings: list[tuple[int, int]] = []  # ranges of _warnings
+        self._built_warnings = range(0)  # those of _warnings the own block's build gave
         # Filled by set_table(): the joined collection.
         self._starts: list[int] = []
         self._table: list[list[str]] = []
@@ -135,7 +135,7 @@ class SplitCollection:
 
     def _pass_on_warnings(self, log: list[warnings.WarningMessage]) -> None:
         for number, message in enumerate(log):
-            self.building = any(start <= number < stop for start, stop in self._built_warnings)
+            self.building = number in self._built_warnings
             try:
                 self.config.hook.pytest_warning_recorded.call_historic(
                     kwargs=dict(warning_message=message, nodeid="", when="collect", location=None)
@@ -164,7 +164,7 @@ class SplitCollection:
         module = self._import(node) if importable else None
         if self.mode != "always" and self.reason is None and module is not None:
             self.reason = self.check.module(self._where(node), module)
-        if self.reason is None or self.mode == "always":
+        if self.reason is None:  # (never set during the walk with "always")
             self.files.append((node, self._nitems))
             return iter(())
         # Given up: from here on this is pytest's own collection.  The files
@@ -227,20 +227,20 @@ class SplitCollection:
             self.first, self.stop = 0, nfiles
         merged: list[Any] = []
         done = 0
-        for number, (node, position) in enumerate(self.files):
-            merged.extend(items[done:position])
-            done = position
-            if self.first <= number < self.stop:
-                self.building = self.taken
-                first_warning = len(self._warnings)
-                try:
+        first_warning = len(self._warnings)
+        self.building = self.taken
+        try:
+            for number, (node, position) in enumerate(self.files):
+                merged.extend(items[done:position])
+                done = position
+                if self.first <= number < self.stop:
                     for item in self._orig_genitems(node):
                         item.stash[FILE_NUMBER] = number
                         merged.append(item)
-                finally:
-                    self.building = False
-                    if self.taken:
-                        self._built_warnings.append((first_warning, len(self._warnings)))
+        finally:
+            self.building = False
+            if self.taken:
+                self._built_warnings = range(first_warning, len(self._warnings))
         merged.extend(items[done:])
         items[:] = merged
 

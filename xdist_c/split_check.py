@@ -26,12 +26,13 @@ Every function returns the reason the split cannot be taken, or None.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from collections.abc import Iterator
 import inspect
 from typing import Any
 
 import pytest
+
+from xdist_c._fastpath import plugin_module
 
 # Hooks whose implementations see the collection as one list.
 WHOLE_COLLECTION_HOOKS = (
@@ -59,13 +60,6 @@ ITEMWISE_PLUGINS = ("_hypothesis_pytestplugin",)
 CROSS_FILE_SCOPES = ("session", "package")
 
 
-def _plugin_module(plugin: object) -> str:
-    name = getattr(plugin, "__name__", None)
-    if isinstance(name, str) and not isinstance(plugin, type):
-        return name  # a module
-    return type(plugin).__module__
-
-
 def option_blocker(config: pytest.Config) -> str | None:
     for opt in ("lf", "failedfirst", "newfirst", "stepwise", "stepwise_skip"):
         if getattr(config.option, opt, False):
@@ -77,7 +71,7 @@ def hook_blocker(config: pytest.Config) -> str | None:
     """A plugin or conftest implements a hook that must see every item."""
     for hookname in WHOLE_COLLECTION_HOOKS + BUILD_HOOKS:
         for impl in getattr(config.hook, hookname).get_hookimpls():
-            module = _plugin_module(impl.plugin)
+            module = plugin_module(impl.plugin)
             if module.startswith(("_pytest.", "xdist_c.")) or module in ITEMWISE_PLUGINS:
                 continue
             return f"{module} implements {hookname}"
@@ -166,6 +160,8 @@ class _Scan:
         self.classes: set[int] = set()  # ids of classes scanned already (kept alive by their modules)
 
     def fixture(self, name: str, marker: Any, where: str) -> str | None:
+        """A fixture's marker, or a registered ``FixtureDef`` (both have
+        ``scope`` and ``params``)."""
         scope = getattr(marker, "scope", "function")
         fixture_name = getattr(marker, "name", None) or name
         if _crosses_files(scope):
@@ -244,14 +240,10 @@ class Checker:
         if _getfixturemarker is None or defs is None:
             return f"pytest {pytest.__version__}'s fixtures cannot be inspected"
         for name, fixturedef in defs:
-            if _scope_name(fixturedef.scope) in CROSS_FILE_SCOPES:
-                self.scan.high_fixtures.add(name)
-                if fixturedef.params is not None:
-                    where = fixturedef.baseid or getattr(fixturedef.func, "__module__", "a plugin")
-                    return (
-                        f"fixture {name!r} ({where}) is parametrized at "
-                        f"{_scope_name(fixturedef.scope)} scope"
-                    )
+            where = fixturedef.baseid or getattr(fixturedef.func, "__module__", "a plugin")
+            reason = self.scan.fixture(name, fixturedef, where)
+            if reason is not None:
+                return reason
         return self._indirect()
 
     def module(self, where: str, module: Any) -> str | None:

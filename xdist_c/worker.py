@@ -295,8 +295,7 @@ class WorkerInteractor:
         # nor does collecting again a file another worker collected first.
         if not report.passed and not (self.split is not None and self.split.again):
             data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
-            if self.split is not None and self.split.copies() > 1:
-                data[COPIES_KEY] = self.split.copies()
+            self._mark_copies(data)
             self.send(_core.EV_COLLECTREPORT, data)
 
     @pytest.hookimpl
@@ -315,9 +314,16 @@ class WorkerInteractor:
             "nodeid": nodeid,
             "location": location,
         }
-        if when == "collect" and self.split is not None and self.split.copies() > 1:
-            payload[COPIES_KEY] = self.split.copies()
+        if when == "collect":
+            self._mark_copies(payload)
         self.send(_core.EV_WARNING, payload)
+
+    def _mark_copies(self, payload: dict[str, Any]) -> None:
+        """Tell the controller to report this once per worker when a split
+        worker sends it for its own files (SplitCollection.copies)."""
+        copies = self.split.copies() if self.split is not None else 1
+        if copies > 1:
+            payload[COPIES_KEY] = copies
 
 
 def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
