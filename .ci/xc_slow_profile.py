@@ -8,7 +8,8 @@ several times slower, memcheck: 20-50 times) would trip at random.
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck
+from hypothesis import settings
 
 settings.register_profile("xc_slow", deadline=None, suppress_health_check=list(HealthCheck))
 settings.load_profile("xc_slow")

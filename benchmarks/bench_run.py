@@ -537,8 +537,7 @@ def ensure_venv(venv_dir, base_python, install_args, stamp_value, log, recreate,
 
 
 def probe(python):
-    r = subprocess.run([python, "-c", PROBE], stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, universal_newlines=True,
+    r = subprocess.run([python, "-c", PROBE], capture_output=True, text=True,
                        stdin=subprocess.DEVNULL, cwd=tempfile.gettempdir())
     if r.returncode != 0:
         raise SetupError("probing %s failed: %s" % (python, r.stderr.strip()[-500:]))
@@ -834,10 +833,10 @@ def git_rev():
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                             universal_newlines=True).stdout.strip()
+                             text=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                                cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               universal_newlines=True).stdout.strip()
+                               text=True).stdout.strip()
         return rev + (" (uncommitted changes)" if dirty else "") if rev else "unknown"
     except OSError:
         return "unknown"
@@ -1023,7 +1022,7 @@ def render(rows, meta, envs, args):
             for e, log in r["errors"]:
                 out.append("- ERROR %s: %s" % (where, e))
                 if log:
-                    last = [l.strip() for l in log_tail(log, 40) if l.strip()]
+                    last = [line.strip() for line in log_tail(log, 40) if line.strip()]
                     out.append("  log: %s" % log)
                     if last:
                         out.append("  last line: `%s`" % last[-1][:200].replace("`", "'"))
@@ -1035,7 +1034,7 @@ def render(rows, meta, envs, args):
 def log_tail(path, lines=8):
     try:
         with open(path, errors="replace") as f:
-            return [l.rstrip("\n") for l in f.readlines()[-lines:]]
+            return [line.rstrip("\n") for line in f.readlines()[-lines:]]
     except OSError:
         return []
 
@@ -1065,7 +1064,7 @@ def parse_ns(text):
     try:
         ns = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError("-n takes worker counts like 2 or 1,2,4")
+        raise argparse.ArgumentTypeError("-n takes worker counts like 2 or 1,2,4") from None
     if not ns or any(n < 1 for n in ns):
         raise argparse.ArgumentTypeError("-n takes positive worker counts like 2 or 1,2,4")
     return ns
@@ -1158,7 +1157,7 @@ def main(argv=None):
     results = []
     t_start = time.perf_counter()
     for suite, ns in plan:
-        print("suite %s (%s tests): generating ..." % (suite.name, "{:,}".format(suite.tests)),
+        print("suite %s (%s tests): generating ..." % (suite.name, f"{suite.tests:,}"),
               flush=True)
         path = ensure_suite(suite, suites_dir)
         if not args.no_warmup:

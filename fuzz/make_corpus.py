@@ -29,7 +29,8 @@ from typing import Any
 import pytest
 
 from xdist_c import _core
-from xdist_c.worker import serialize_warning_message, worker_info
+from xdist_c.worker import serialize_warning_message
+from xdist_c.worker import worker_info
 
 TESTS = {
     "test_outcomes.py": '''

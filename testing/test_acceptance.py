@@ -342,11 +342,11 @@ class TestHooksAndApi:
         result.stdout.fnmatch_lines(["*3 passed*"])
         lines = (pytester.path / "hooks.log").read_text().splitlines()
         assert lines[0] == "setupnodes 2 False"
-        assert sorted(l for l in lines if l.startswith("newgateway")) == [
+        assert sorted(line for line in lines if line.startswith("newgateway")) == [
             "newgateway gw0 True",
             "newgateway gw1 True",
         ]
-        assert sorted(l for l in lines if l.startswith("configure_node")) == [
+        assert sorted(line for line in lines if line.startswith("configure_node")) == [
             "configure_node gw0",
             "configure_node gw1",
         ]

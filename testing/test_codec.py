@@ -83,10 +83,7 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         if len(a) != len(b):
             return False
-        for (ka, va), (kb, vb) in zip(a.items(), b.items()):
-            if not same(ka, kb) or not same(va, vb):
-                return False
-        return True
+        return all(same(ka, kb) and same(va, vb) for (ka, va), (kb, vb) in zip(a.items(), b.items()))
     return bool(a == b)
 
 
@@ -222,7 +219,8 @@ CONTAINERS = [
     ([],),
     {"a": {}},
     [1, (2, [3, {"k": (4,)}])],
-    {1: 2, (1, 2): "t", None: None, 1.5: b"", "s": [1, "s"], True: False},
+    # True replaces key 1's value (1 == True): the dict has key 1 -> False.
+    {1: 2, (1, 2): "t", None: None, 1.5: b"", "s": [1, "s"], True: False},  # noqa: F601
     {"": ""},
     [None] * 1000,
     list(range(-500, 500)),

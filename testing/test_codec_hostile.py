@@ -16,15 +16,17 @@ from __future__ import annotations
 import struct
 import sys
 import tracemalloc
-from typing import Any, Callable
+from typing import Any
+from typing import Callable
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from xdist_c import _core
-
 from test_codec import uvarint  # the wire's varint, written by hand
+from xdist_c import _core
 
 FrameError = _core.FrameError
 HEADER = 11

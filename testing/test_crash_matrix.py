@@ -25,11 +25,11 @@ report it gets (``reports.jsonl``), so the checks are exact:
 
 from __future__ import annotations
 
-from collections import defaultdict
 import json
 import re
 import sys
 import textwrap
+from collections import defaultdict
 from typing import Any
 
 import pytest

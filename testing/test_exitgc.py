@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import gc
-from typing import Any
 import weakref
+from typing import Any
 
 import pytest
 
@@ -196,7 +196,7 @@ def test_check_heap(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
         "an object with __del__ (test_exitgc.test_check_heap.<locals>.Finalized) is alive"
     )
     heap.pop()
-    f = open(tmp_path / "buffered", "w")
+    f = open(tmp_path / "buffered", "w")  # noqa: SIM115 -- left open on purpose
     heap.append(f)
     f.write("x")
     assert exitgc.check_heap() is None

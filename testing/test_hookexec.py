@@ -9,14 +9,14 @@ results and errors.
 from __future__ import annotations
 
 import gc
-from typing import Any
 import weakref
+from typing import Any
 
+import pluggy
+import pytest
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
-import pluggy
-import pytest
 
 from xdist_c import _core
 from xdist_c.hookexec import install

@@ -10,13 +10,13 @@ it reported before is kept.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections import defaultdict
 import json
 import re
 import textwrap
-from typing import Any
 import xml.etree.ElementTree as ET
+from collections import Counter
+from collections import defaultdict
+from typing import Any
 
 import pytest
 

@@ -4,11 +4,11 @@ in CI's history: ``pip install '<sdist>[testing]' && pytest testing -n 2``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 import shutil
 import subprocess
 import sys
 import tarfile
+from pathlib import Path
 
 import pytest
 

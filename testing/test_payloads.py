@@ -10,7 +10,6 @@ The 1,000,000-test run is slow (minutes, gigabytes): it runs only with
 
 from __future__ import annotations
 
-from collections import Counter
 import json
 import os
 import re
@@ -18,10 +17,10 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
-
 
 # Object addresses in shown locals differ between processes.
 _ADDRESS = re.compile(r"0x[0-9a-f]+")

@@ -9,9 +9,8 @@ import textwrap
 import threading
 import time
 import weakref
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 import pytest
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import getpass
 import os
-from pathlib import Path
 import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from typing import Iterator
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 

@@ -12,12 +12,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from xdist_c import _core
-from xdist_c._core import EachScheduler, LoadScheduler
-from xdist_c.scheduler import EachScheduling, LoadScheduling, Scheduling
+from xdist_c._core import EachScheduler
+from xdist_c._core import LoadScheduler
+from xdist_c.scheduler import EachScheduling
+from xdist_c.scheduler import LoadScheduling
+from xdist_c.scheduler import Scheduling
 
 _ids = itertools.count()
 

@@ -22,19 +22,19 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from xdist_c import _core
-from xdist_c._core import ScopeScheduler, WorkStealScheduler
-from xdist_c.scheduler import (
-    SCHEDULERS,
-    LoadFileScheduling,
-    LoadGroupScheduling,
-    LoadScopeScheduling,
-    Scheduling,
-    WorkStealingScheduling,
-)
+from xdist_c._core import ScopeScheduler
+from xdist_c._core import WorkStealScheduler
+from xdist_c.scheduler import SCHEDULERS
+from xdist_c.scheduler import LoadFileScheduling
+from xdist_c.scheduler import LoadGroupScheduling
+from xdist_c.scheduler import LoadScopeScheduling
+from xdist_c.scheduler import Scheduling
+from xdist_c.scheduler import WorkStealingScheduling
 
 _gids = iter(range(10**9))
 
@@ -1282,12 +1282,16 @@ class Sim:
                     choices.append(("act", node))
                 if node.outbox and node.ready and not node.closed:
                     choices.append(("deliver", node))
-                if self.crashes and not node.dead and not node.finished:
-                    # `each` loses a node's tests if it dies between sending
-                    # its collection and being started (so does
-                    # pytest-xdist): not exercised here
-                    if not (self.mode == "each" and node.collected and not node.got_work):
-                        choices.append(("crash", node))
+                # `each` loses a node's tests if it dies between sending
+                # its collection and being started (so does pytest-xdist):
+                # not exercised here
+                if (
+                    self.crashes
+                    and not node.dead
+                    and not node.finished
+                    and not (self.mode == "each" and node.collected and not node.got_work)
+                ):
+                    choices.append(("crash", node))
             assert choices, "stuck: nothing can happen"
             what, node = rng.choice(choices)
             if what == "crash":
@@ -1366,7 +1370,7 @@ def test_session_many_seeds(mode: str) -> None:
         rng = random.Random(seed)
         col = [
             f"d{f % 3}/test_{f}.py::{'TestK::' if k % 3 else ''}test_{k}[{p}]"
-            + ("@grp%d" % (k % 4) if k % 5 == 0 else "")
+            + (f"@grp{k % 4}" if k % 5 == 0 else "")
             for f in range(rng.randint(1, 12))
             for k in range(rng.randint(1, 6))
             for p in range(rng.randint(1, 5))

@@ -6,10 +6,10 @@ import ast
 import textwrap
 
 import pytest
-
 from _pytest._code import code as pytest_code
 from _pytest._code.source import Source
 from _pytest._code.source import getstatementrange_ast
+
 from xdist_c import sourcecache
 from xdist_c.sourcecache import StatementRanges
 
@@ -132,9 +132,9 @@ def failures_section(result: pytest.RunResult) -> list[str]:
     """The lines of a run's FAILURES section, without xdist's ``[gwN] ...``
     worker lines (so serial and distributed output compare)."""
     lines = result.outlines
-    start = next(i for i, l in enumerate(lines) if "FAILURES" in l)
-    end = next(i for i, l in enumerate(lines) if "short test summary" in l)
-    return [l for l in lines[start:end] if not l.startswith("[gw")]
+    start = next(i for i, line in enumerate(lines) if "FAILURES" in line)
+    end = next(i for i, line in enumerate(lines) if "short test summary" in line)
+    return [line for line in lines[start:end] if not line.startswith("[gw")]
 
 
 FAILING = """
@@ -162,4 +162,4 @@ def test_worker_failure_output_is_pytest_s(pytester: pytest.Pytester) -> None:
     serial = failures("-p", "no:xdist")
     distributed = failures("-n", "1")
     assert distributed == serial
-    assert sum(l.startswith(">") for l in serial) == 12  # two entries per failure
+    assert sum(line.startswith(">") for line in serial) == 12  # two entries per failure

@@ -9,14 +9,15 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from xdist_c import _core
-from xdist_c._core import LoadScheduler, WorkStealScheduler
-from xdist_c.split import JoinedCollection
-
 from test_scheduler import MockNode
+from xdist_c import _core
+from xdist_c._core import LoadScheduler
+from xdist_c._core import WorkStealScheduler
+from xdist_c.split import JoinedCollection
 
 TIMEOUT = 120
 

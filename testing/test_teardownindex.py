@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from _pytest.terminal import TerminalReporter
 
+from test_sourcecache import failures_section  # FAILURES lines, no [gwN] lines
 from xdist_c.teardownindex import TeardownIndex
 from xdist_c.teardownindex import install
-
-from test_sourcecache import failures_section  # FAILURES lines, no [gwN] lines
 
 
 class FakeReporter:
@@ -110,5 +109,5 @@ def test_failure_sections_with_teardown_output_as_serial(pytester: pytest.Pytest
         return failures_section(result)
 
     serial = failures("-p", "no:xdist")
-    assert sum("Captured stdout teardown" in l for l in serial) == 8
+    assert sum("Captured stdout teardown" in line for line in serial) == 8
     assert failures("-n", "2", "--dist", "loadfile") == serial

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from importlib import metadata
 import os
 import subprocess
 import sys
+from importlib import metadata
 
 import pytest
 

@@ -7,8 +7,8 @@ runs whichever of the two won, and stops pytest with one clear line.
 
 from __future__ import annotations
 
-from importlib import metadata
 import os
+from importlib import metadata
 
 import pytest
 

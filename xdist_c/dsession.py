@@ -9,28 +9,28 @@ what lives in the C scheduler.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from collections.abc import Sequence
 import contextlib
 import copy
-from enum import Enum
-from enum import auto
 import gc
 import os
 import signal
 import sys
 import threading
+import warnings
+from collections.abc import Iterator
+from collections.abc import Sequence
+from enum import Enum
+from enum import auto
 from typing import Any
 from typing import Callable
-import warnings
 
 import pytest
 
 from xdist_c import _core
-from xdist_c._fastpath import only_pytest_implements
-from xdist_c._fastpath import parse_node_id as _parse_node_id
 from xdist_c import exitgc
 from xdist_c import forkserver
+from xdist_c._fastpath import only_pytest_implements
+from xdist_c._fastpath import parse_node_id as _parse_node_id
 from xdist_c.exitgc import skip_exit_collection
 from xdist_c.hookexec import install as install_hookexec
 from xdist_c.report import report_collection_diff

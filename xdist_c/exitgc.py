@@ -32,12 +32,12 @@ from __future__ import annotations
 import _io
 import atexit
 import gc
-from itertools import compress
 import sys
 import types
+import weakref
+from itertools import compress
 from typing import Any
 from typing import Callable
-import weakref
 
 import pytest
 

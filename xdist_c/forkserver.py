@@ -41,7 +41,6 @@ import builtins
 import fcntl
 import gc
 import importlib
-from importlib.machinery import BuiltinImporter
 import io
 import linecache
 import marshal
@@ -54,8 +53,9 @@ import sys
 import threading
 import time
 import types
-from typing import Any
 import weakref
+from importlib.machinery import BuiltinImporter
+from typing import Any
 
 try:
     import resource
@@ -591,9 +591,9 @@ class ForkedProcess:
         self.pid = pid
         self.args = ["<forked>"]
         self._pidfd: int | None = pidfd
-        self.stdin = open(stdin_fd, "wb")
-        self.stdout = open(stdout_fd, "rb")
-        self.stderr = open(stderr_fd, "rb")
+        self.stdin = open(stdin_fd, "wb")  # noqa: SIM115 -- a Popen-like pipe, closed by its user
+        self.stdout = open(stdout_fd, "rb")  # noqa: SIM115 -- a Popen-like pipe, closed by its user
+        self.stderr = open(stderr_fd, "rb")  # noqa: SIM115 -- a Popen-like pipe, closed by its user
         self.returncode: int | None = None
         self._done = threading.Event()
         self._gone = False  # the server died: no status will come
@@ -856,17 +856,17 @@ def _fresh_std_streams() -> None:
     encoding = getattr(old, "encoding", None) or "utf-8"
     errors = getattr(old, "errors", None) or "strict"
     sys.stdin = sys.__stdin__ = io.TextIOWrapper(  # type: ignore[misc]
-        io.open(0, "rb", closefd=False), encoding=encoding, errors=errors, newline="\n"
+        open(0, "rb", closefd=False), encoding=encoding, errors=errors, newline="\n"  # noqa: SIM115 -- the new sys.std*
     )
     sys.stdout = sys.__stdout__ = io.TextIOWrapper(  # type: ignore[misc]
-        io.open(1, "wb", buffering=0, closefd=False),
+        open(1, "wb", buffering=0, closefd=False),  # noqa: SIM115 -- the new sys.std*
         encoding=encoding,
         errors=errors,
         newline="\n",
         write_through=True,
     )
     sys.stderr = sys.__stderr__ = io.TextIOWrapper(  # type: ignore[misc]
-        io.open(2, "wb", buffering=0, closefd=False),
+        open(2, "wb", buffering=0, closefd=False),  # noqa: SIM115 -- the new sys.std*
         encoding=encoding,
         errors="backslashreplace",
         newline="\n",

@@ -8,8 +8,8 @@ unchanged.  Forwarded reports also carry ``report.node`` (the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Generator
-from typing import Literal
-from typing import Union
 import uuid
 import warnings
+from collections.abc import Generator
+from typing import Literal
+from typing import Union
 
 import pytest
 

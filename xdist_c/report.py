@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import difflib
+from collections.abc import Sequence
 
 
 def report_collection_diff(

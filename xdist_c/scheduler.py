@@ -9,17 +9,19 @@ a failed ``CollectReport``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import ClassVar
+from typing import Protocol
 
 import pytest
 
-from xdist_c._core import (
-    EachScheduler,
-    LoadScheduler,
-    ScopeScheduler,
-    WorkStealScheduler,
-)
+from xdist_c._core import EachScheduler
+from xdist_c._core import LoadScheduler
+from xdist_c._core import ScopeScheduler
+from xdist_c._core import WorkStealScheduler
 from xdist_c._spec import parse_tx_spec_config
 from xdist_c.report import report_collection_diff
 

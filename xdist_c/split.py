@@ -21,13 +21,13 @@ and order: :mod:`xdist_c.split_check` says when it cannot.  Then (and with
 
 from __future__ import annotations
 
+import sys
+import warnings
 from bisect import bisect_right
 from collections.abc import Iterator
 from itertools import accumulate
 from itertools import chain
-import sys
 from typing import Any
-import warnings
 
 import pytest
 

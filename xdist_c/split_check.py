@@ -26,8 +26,8 @@ Every function returns the reason the split cannot be taken, or None.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import inspect
+from collections.abc import Iterator
 from typing import Any
 
 import pytest

@@ -11,15 +11,15 @@ once.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Generator
-from collections.abc import Sequence
 import os
 import sys
 import threading
 import time
-from typing import Any
 import warnings
+from collections import deque
+from collections.abc import Generator
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 

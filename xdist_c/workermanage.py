@@ -9,10 +9,7 @@ callable, so execnet's receiver thread does no Python work per frame).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 import os
-from pathlib import Path
 import shutil
 import signal
 import subprocess
@@ -20,14 +17,17 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any
 import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import execnet
+import pytest
 from execnet import gateway_io
 from execnet.gateway_base import Popen2IO
 from execnet.gateway_bootstrap import HostNotFound
-import pytest
 
 from xdist_c import _core
 from xdist_c import forkserver
