@@ -856,7 +856,10 @@ def _fresh_std_streams() -> None:
     encoding = getattr(old, "encoding", None) or "utf-8"
     errors = getattr(old, "errors", None) or "strict"
     sys.stdin = sys.__stdin__ = io.TextIOWrapper(  # type: ignore[misc]
-        open(0, "rb", closefd=False), encoding=encoding, errors=errors, newline="\n"  # noqa: SIM115 -- the new sys.std*
+        open(0, "rb", closefd=False),  # noqa: SIM115 -- the new sys.std*
+        encoding=encoding,
+        errors=errors,
+        newline="\n",
     )
     sys.stdout = sys.__stdout__ = io.TextIOWrapper(  # type: ignore[misc]
         open(1, "wb", buffering=0, closefd=False),  # noqa: SIM115 -- the new sys.std*
