@@ -193,7 +193,7 @@ class TestOptions:
         "args, ini, expected",
         [
             (["-f"], "", "*does not support --looponfail*pytest-watcher*"),
-            (["--rsyncdir", "."], "", "*does not support --rsyncdir*docs/remote.rst*"),
+            (["--rsyncdir", "."], "", "*does not support --rsyncdir*https://xdist-c.readthedocs.io/*/remote.html*"),
             ([], "rsyncdirs = .", "*does not support --rsyncdir*"),
             ([], "looponfailroots = .", "*does not support --looponfail*"),
         ],

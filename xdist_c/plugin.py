@@ -274,7 +274,7 @@ def _reject_removed_features(config: pytest.Config) -> None:
             "xdist-c does not support --rsyncdir/--rsyncignore or the rsyncdirs/"
             "rsyncignore ini keys (deprecated in pytest-xdist 3.0); install or "
             "copy the code on each remote host and point --tx ...//chdir= at it "
-            "(see docs/remote.rst)."
+            "(see https://xdist-c.readthedocs.io/en/latest/remote.html)."
         )
 
 
