@@ -28,16 +28,14 @@ extra_compile_args: list[str] = []
 extra_link_args: list[str] = []
 undef_macros: list[str] = []
 if sys.platform != "win32":
-    extra_compile_args += ["-Wall", "-Wextra", "-Wno-missing-field-initializers",
-                           "-std=c99"]
+    extra_compile_args += ["-Wall", "-Wextra", "-Wno-missing-field-initializers", "-std=c99"]
     if _flag("XDIST_C_WERROR"):
         extra_compile_args.append("-Werror")
     if _flag("XDIST_C_DEBUG") or _flag("XDIST_C_SANITIZE"):
         extra_compile_args += ["-O0", "-g3"]
         undef_macros.append("NDEBUG")
     if _flag("XDIST_C_SANITIZE"):
-        san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
-               "-fno-sanitize-recover=undefined"]
+        san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
         extra_compile_args += san
         extra_link_args += san
 

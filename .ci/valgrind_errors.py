@@ -68,10 +68,7 @@ def main() -> int:
     for block in ours:
         print("\n".join(block))
         print()
-    print(
-        f"memcheck: {len(ours)} error(s) involving xdist_c._core, "
-        f"{sum(theirs.values())} in CPython/glibc only"
-    )
+    print(f"memcheck: {len(ours)} error(s) involving xdist_c._core, {sum(theirs.values())} in CPython/glibc only")
     return 1 if ours else 0
 
 

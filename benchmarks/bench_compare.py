@@ -65,9 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         (BASELINE, bench_run.XDIST_C, args.baseline_python),
         (CANDIDATE, bench_run.XDIST_C, args.candidate_python),
     ]
-    print("| suite | -n | serial s | pytest-xdist s | baseline s | candidate s | "
-          "baseline / p-x | candidate / p-x | baseline / serial | candidate / serial | "
-          "candidate / baseline |")
+    print(
+        "| suite | -n | serial s | pytest-xdist s | baseline s | candidate s | "
+        "baseline / p-x | candidate / p-x | baseline / serial | candidate / serial | "
+        "candidate / baseline |"
+    )
     print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     failed = False
     for name in names:
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             bench_run.warm_up(python, path, os.path.join(logs_dir, "warmup.log"))
         walls: dict[str, list[float]] = {label: [] for label, _, _ in products}
         for rep in range(args.reps):
-            order = products[rep % len(products):] + products[: rep % len(products)]
+            order = products[rep % len(products) :] + products[: rep % len(products)]
             for label, product, python in order:
                 log = os.path.join(logs_dir, "%s-%s-%d.log" % (name, label, rep))
                 rec = bench_run.measure(python, product, n, suite, path, log, args.timeout, subreaper)
@@ -90,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
                 print("  %s %-12s rep %d  %.3f s" % (name, label, rep + 1, rec["wall"]), file=sys.stderr)
         med = {label: statistics.median(w) if w else float("nan") for label, w in walls.items()}
         s, x, b, c = med[bench_run.SERIAL], med[bench_run.PYTEST_XDIST], med[BASELINE], med[CANDIDATE]
-        print("| %s | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |"
-              % (name, n, s, x, b, c, b / x, c / x, b / s, c / s, c / b))
+        print(
+            "| %s | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |"
+            % (name, n, s, x, b, c, b / x, c / x, b / s, c / s, c / b)
+        )
     print("\nmedians of %d repetitions, each running the four one after the other" % args.reps)
     return 1 if failed else 0
 

@@ -142,61 +142,139 @@ def suite_table(smoke):
         skew_fast = 40
         fx = dict(modules=2, funcs=5, params=4)
         return [
-            Suite("trivial-20k", "trivial", 200, dict(tests=200, per_file=100),
-                  doc="trivial tests (smoke size)"),
-            Suite("trivial-100k", "trivial", 500, dict(tests=500, per_file=100),
-                  doc="trivial tests (smoke size)"),
-            Suite("trivial-5k", "trivial", 100, dict(tests=100, per_file=50), ns=(1, 2),
-                  doc="trivial tests at -n 1 and -n 2 (smoke size)"),
-            Suite("sleep-400", "sleep", 20, dict(tests=20, per_file=10, seconds=0.01),
-                  ns=(4,), doc="tests sleeping 10 ms (smoke size)"),
-            Suite("skewed", "skewed", skew_fast + len(skew_slow),
-                  dict(fast=skew_fast, per_file=20, fast_seconds=0.001, slow=skew_slow),
-                  doc="fast tests then a few slow ones (smoke size)"),
-            Suite("failures-2000", "failures", 20, dict(tests=20, per_file=10),
-                  expect_rc=1, doc="failing tests with big reports (smoke size)"),
-            Suite("fixtures", "fixtures", fx["modules"] * fx["funcs"] * fx["params"], fx,
-                  doc="fixture-heavy tests (smoke size)"),
-            Suite("startup", "trivial", 1, dict(tests=1, per_file=1), ns=(2,),
-                  doc="one trivial test: start-up cost"),
+            Suite("trivial-20k", "trivial", 200, dict(tests=200, per_file=100), doc="trivial tests (smoke size)"),
+            Suite("trivial-100k", "trivial", 500, dict(tests=500, per_file=100), doc="trivial tests (smoke size)"),
+            Suite(
+                "trivial-5k",
+                "trivial",
+                100,
+                dict(tests=100, per_file=50),
+                ns=(1, 2),
+                doc="trivial tests at -n 1 and -n 2 (smoke size)",
+            ),
+            Suite(
+                "sleep-400",
+                "sleep",
+                20,
+                dict(tests=20, per_file=10, seconds=0.01),
+                ns=(4,),
+                doc="tests sleeping 10 ms (smoke size)",
+            ),
+            Suite(
+                "skewed",
+                "skewed",
+                skew_fast + len(skew_slow),
+                dict(fast=skew_fast, per_file=20, fast_seconds=0.001, slow=skew_slow),
+                doc="fast tests then a few slow ones (smoke size)",
+            ),
+            Suite(
+                "failures-2000",
+                "failures",
+                20,
+                dict(tests=20, per_file=10),
+                expect_rc=1,
+                doc="failing tests with big reports (smoke size)",
+            ),
+            Suite(
+                "fixtures",
+                "fixtures",
+                fx["modules"] * fx["funcs"] * fx["params"],
+                fx,
+                doc="fixture-heavy tests (smoke size)",
+            ),
+            Suite("startup", "trivial", 1, dict(tests=1, per_file=1), ns=(2,), doc="one trivial test: start-up cost"),
         ]
     skew_slow = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.0]
     skew_fast = 2000 - len(skew_slow)
     fx = dict(modules=50, funcs=25, params=4)
     return [
-        Suite("trivial-20k", "trivial", 20000, dict(tests=20000, per_file=100),
-              doc="20,000 trivial tests, 100 per module"),
-        Suite("trivial-100k", "trivial", 100000, dict(tests=100000, per_file=100),
-              max_reps=1, doc="100,000 trivial tests, 100 per module (one repetition: "
-                              "minutes per run)"),
-        Suite("trivial-5k", "trivial", 5000, dict(tests=5000, per_file=100), ns=(1, 2),
-              doc="5,000 trivial tests at -n 1 and -n 2 (the workers' CPU against "
-                  "the serial run's)"),
-        Suite("sleep-400", "sleep", 400, dict(tests=400, per_file=40, seconds=0.01),
-              ns=(4,), doc="400 tests sleeping 10 ms, at -n 4"),
-        Suite("skewed", "skewed", skew_fast + len(skew_slow),
-              dict(fast=skew_fast, per_file=100, fast_seconds=0.001, slow=skew_slow),
-              doc="1,992 tests sleeping 1 ms, then 8 tests sleeping 0.5-2 s "
-                  "last in collection order"),
-        Suite("skewed-1k", "skewed", 1000,
-              dict(fast=980, per_file=98, fast_seconds=0.001, slow_files=2,
-                   slow=[round(0.5 + 1.5 * i / 19, 3) for i in range(20)]),
-              ns=(4,), doc="980 tests sleeping 1 ms, then 20 tests of 0.5-2 s (25 s) in the "
-                           "last two files, at -n 4: how the tail is shared out"),
-        Suite("failures-2000", "failures", 2000, dict(tests=2000, per_file=100),
-              expect_rc=1, doc="2,000 failing tests: deep tracebacks, assertion "
-                               "diffs, captured stdout/stderr/log"),
-        Suite("fixtures", "fixtures", fx["modules"] * fx["funcs"] * fx["params"], fx,
-              doc="5,000 tests each using ~15 fixtures (session/module/class/"
-                  "function scopes, autouse, yield, parametrized)"),
-        Suite("startup", "trivial", 1, dict(tests=1, per_file=1), ns=(2, 4, 8),
-              doc="one trivial test, start-up cost at -n 2, -n 4 (what sleep-400 at -n 4 "
-                  "is compared with) and -n 8"),
+        Suite(
+            "trivial-20k", "trivial", 20000, dict(tests=20000, per_file=100), doc="20,000 trivial tests, 100 per module"
+        ),
+        Suite(
+            "trivial-100k",
+            "trivial",
+            100000,
+            dict(tests=100000, per_file=100),
+            max_reps=1,
+            doc="100,000 trivial tests, 100 per module (one repetition: minutes per run)",
+        ),
+        Suite(
+            "trivial-5k",
+            "trivial",
+            5000,
+            dict(tests=5000, per_file=100),
+            ns=(1, 2),
+            doc="5,000 trivial tests at -n 1 and -n 2 (the workers' CPU against the serial run's)",
+        ),
+        Suite(
+            "sleep-400",
+            "sleep",
+            400,
+            dict(tests=400, per_file=40, seconds=0.01),
+            ns=(4,),
+            doc="400 tests sleeping 10 ms, at -n 4",
+        ),
+        Suite(
+            "skewed",
+            "skewed",
+            skew_fast + len(skew_slow),
+            dict(fast=skew_fast, per_file=100, fast_seconds=0.001, slow=skew_slow),
+            doc="1,992 tests sleeping 1 ms, then 8 tests sleeping 0.5-2 s last in collection order",
+        ),
+        Suite(
+            "skewed-1k",
+            "skewed",
+            1000,
+            dict(
+                fast=980,
+                per_file=98,
+                fast_seconds=0.001,
+                slow_files=2,
+                slow=[round(0.5 + 1.5 * i / 19, 3) for i in range(20)],
+            ),
+            ns=(4,),
+            doc="980 tests sleeping 1 ms, then 20 tests of 0.5-2 s (25 s) in the "
+            "last two files, at -n 4: how the tail is shared out",
+        ),
+        Suite(
+            "failures-2000",
+            "failures",
+            2000,
+            dict(tests=2000, per_file=100),
+            expect_rc=1,
+            doc="2,000 failing tests: deep tracebacks, assertion diffs, captured stdout/stderr/log",
+        ),
+        Suite(
+            "fixtures",
+            "fixtures",
+            fx["modules"] * fx["funcs"] * fx["params"],
+            fx,
+            doc="5,000 tests each using ~15 fixtures (session/module/class/"
+            "function scopes, autouse, yield, parametrized)",
+        ),
+        Suite(
+            "startup",
+            "trivial",
+            1,
+            dict(tests=1, per_file=1),
+            ns=(2, 4, 8),
+            doc="one trivial test, start-up cost at -n 2, -n 4 (what sleep-400 at -n 4 is compared with) and -n 8",
+        ),
     ]
 
 
-DEFAULT_SUITES = ["trivial-20k", "trivial-100k", "trivial-5k", "sleep-400", "skewed", "skewed-1k",
-                  "failures-2000", "fixtures", "startup"]
+DEFAULT_SUITES = [
+    "trivial-20k",
+    "trivial-100k",
+    "trivial-5k",
+    "sleep-400",
+    "skewed",
+    "skewed-1k",
+    "failures-2000",
+    "fixtures",
+    "startup",
+]
 DEFAULT_SMOKE_SUITES = ["trivial-20k", "failures-2000"]
 
 PYTEST_INI = "[pytest]\n# Generated by benchmarks/bench_run.py; isolates the suite from the repo's config.\naddopts =\n"
@@ -246,7 +324,7 @@ def gen_skewed(p):
     return files
 
 
-FAILURES_HEADER = '''\
+FAILURES_HEADER = """\
 # Generated by benchmarks/bench_run.py
 import logging
 import sys
@@ -290,7 +368,7 @@ def _run(i):
     for k in range(10):
         log.warning("captured log record %02d of test %05d: %s", k, i, "l" * 48)
     _level1(i)
-'''
+"""
 
 
 def gen_failures(p):
@@ -304,7 +382,7 @@ def gen_failures(p):
     return files
 
 
-FIXTURES_CONFTEST = '''\
+FIXTURES_CONFTEST = """\
 # Generated by benchmarks/bench_run.py
 import pytest
 
@@ -391,7 +469,7 @@ def f8(f7):
 @pytest.fixture(params=[PARAMS])
 def flavour(request):
     return request.param
-'''
+"""
 
 
 def gen_fixtures(p):
@@ -405,12 +483,14 @@ def gen_fixtures(p):
             lines.append(
                 "\n\ndef test_fx_%03d(f8, flavour, mod_resource, sess_db, monkeypatch):\n"
                 "    monkeypatch.setenv('BENCH_FX', flavour)\n"
-                "    assert f8 == 8 and mod_resource[1] == 10\n" % t)
+                "    assert f8 == 8 and mod_resource[1] == 10\n" % t
+            )
         lines.append("\n\nclass TestFixtures:\n")
         for t in range(half, funcs):
             lines.append(
                 "    def test_fx_%03d(self, f8, flavour, cls_state, mod_resource, request):\n"
-                "        assert f8 == 8 and cls_state['cls'] == 'TestFixtures'\n\n" % t)
+                "        assert f8 == 8 and cls_state['cls'] == 'TestFixtures'\n\n" % t
+            )
         files["test_fixtures_%03d.py" % m] = "".join(lines)
     return files
 
@@ -431,8 +511,7 @@ def ensure_suite(suite, suites_dir):
     bytecode (``__pycache__``) stays valid between invocations.
     """
     path = os.path.join(suites_dir, suite.name)
-    spec = json.dumps({"v": GENERATOR_VERSION, "kind": suite.kind, "params": suite.params},
-                      sort_keys=True)
+    spec = json.dumps({"v": GENERATOR_VERSION, "kind": suite.kind, "params": suite.params}, sort_keys=True)
     stamp = os.path.join(path, ".bench-suite.json")
     try:
         with open(stamp) as f:
@@ -472,11 +551,9 @@ def run_logged(cmd, log, cwd=None):
     with open(log, "a") as f:
         f.write("$ %s\n" % " ".join(cmd))
         f.flush()
-        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=cwd,
-                           stdin=subprocess.DEVNULL)
+        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=cwd, stdin=subprocess.DEVNULL)
     if r.returncode != 0:
-        raise SetupError("`%s` failed with exit code %d (log: %s)"
-                         % (" ".join(cmd), r.returncode, log))
+        raise SetupError("`%s` failed with exit code %d (log: %s)" % (" ".join(cmd), r.returncode, log))
 
 
 def repo_source_hash():
@@ -502,8 +579,7 @@ def repo_source_hash():
     return h.hexdigest()
 
 
-def ensure_venv(venv_dir, base_python, install_args, stamp_value, log, recreate,
-                update_args=None):
+def ensure_venv(venv_dir, base_python, install_args, stamp_value, log, recreate, update_args=None):
     """Create ``venv_dir`` and pip-install into it; return its interpreter.
 
     A stamp file records what was installed; if it differs, the venv is
@@ -525,20 +601,19 @@ def ensure_venv(venv_dir, base_python, install_args, stamp_value, log, recreate,
             shutil.rmtree(venv_dir)
         print("  creating %s (log: %s)" % (venv_dir, log), flush=True)
         run_logged([base_python, "-m", "venv", venv_dir], log)
-        run_logged([py, "-m", "pip", "install", "--disable-pip-version-check"]
-                   + install_args, log)
+        run_logged([py, "-m", "pip", "install", "--disable-pip-version-check"] + install_args, log)
     else:
         print("  updating %s (log: %s)" % (venv_dir, log), flush=True)
-        run_logged([py, "-m", "pip", "install", "--disable-pip-version-check"]
-                   + update_args, log)
+        run_logged([py, "-m", "pip", "install", "--disable-pip-version-check"] + update_args, log)
     with open(stamp, "w") as f:
         f.write(stamp_value)
     return py
 
 
 def probe(python):
-    r = subprocess.run([python, "-c", PROBE], capture_output=True, text=True,
-                       stdin=subprocess.DEVNULL, cwd=tempfile.gettempdir())
+    r = subprocess.run(
+        [python, "-c", PROBE], capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=tempfile.gettempdir()
+    )
     if r.returncode != 0:
         raise SetupError("probing %s failed: %s" % (python, r.stderr.strip()[-500:]))
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -548,9 +623,11 @@ def setup_products(args, logs_dir):
     """Return {product: {"python", "info", "error"}} for the selected products."""
     envs = {}
     need_x = PYTEST_XDIST in args.products or (
-        SERIAL in args.products and not args.serial_python and XDIST_C not in args.products)
+        SERIAL in args.products and not args.serial_python and XDIST_C not in args.products
+    )
     need_c = XDIST_C in args.products or (
-        SERIAL in args.products and not args.serial_python and XDIST_C in args.products)
+        SERIAL in args.products and not args.serial_python and XDIST_C in args.products
+    )
 
     def setup(product, fn):
         try:
@@ -558,27 +635,38 @@ def setup_products(args, logs_dir):
             info = probe(py)
             envs[product] = {"python": py, "info": info, "error": None}
         except (SetupError, OSError, ValueError) as e:
-            envs[product] = {"python": None, "info": None,
-                             "error": "environment setup failed: %s" % e}
+            envs[product] = {"python": None, "info": None, "error": "environment setup failed: %s" % e}
 
     if need_x:
+
         def mk_x():
             if args.xdist_python:
                 return args.xdist_python
             return ensure_venv(
-                os.path.join(args.work_dir, "venv-pytest-xdist"), args.venv_python,
-                ["pytest", PYTEST_XDIST_SPEC], "pytest " + PYTEST_XDIST_SPEC,
-                os.path.join(logs_dir, "setup-pytest-xdist.log"), args.recreate_venvs)
+                os.path.join(args.work_dir, "venv-pytest-xdist"),
+                args.venv_python,
+                ["pytest", PYTEST_XDIST_SPEC],
+                "pytest " + PYTEST_XDIST_SPEC,
+                os.path.join(logs_dir, "setup-pytest-xdist.log"),
+                args.recreate_venvs,
+            )
+
         setup(PYTEST_XDIST, mk_x)
     if need_c:
+
         def mk_c():
             if args.xdist_c_python:
                 return args.xdist_c_python
             return ensure_venv(
-                os.path.join(args.work_dir, "venv-xdist-c"), args.venv_python,
-                [REPO_ROOT], repo_source_hash(),
-                os.path.join(logs_dir, "setup-xdist-c.log"), args.recreate_venvs,
-                update_args=["--no-deps", "--force-reinstall", REPO_ROOT])
+                os.path.join(args.work_dir, "venv-xdist-c"),
+                args.venv_python,
+                [REPO_ROOT],
+                repo_source_hash(),
+                os.path.join(logs_dir, "setup-xdist-c.log"),
+                args.recreate_venvs,
+                update_args=["--no-deps", "--force-reinstall", REPO_ROOT],
+            )
+
         setup(XDIST_C, mk_c)
 
     # The two products must never share an environment.
@@ -593,10 +681,14 @@ def setup_products(args, logs_dir):
             c["error"] = "the xdist_c environment (%s) also has pytest-xdist installed" % c["python"]
         elif c["info"]["xdist-c"] is None:
             c["error"] = "xdist-c is not installed in %s" % c["python"]
-    if x and c and x["info"] and c["info"] and (
-            os.path.realpath(x["info"]["prefix"]) == os.path.realpath(c["info"]["prefix"])):
-        x["error"] = c["error"] = "pytest-xdist and xdist_c share one environment (%s)" % (
-            x["info"]["prefix"])
+    if (
+        x
+        and c
+        and x["info"]
+        and c["info"]
+        and (os.path.realpath(x["info"]["prefix"]) == os.path.realpath(c["info"]["prefix"]))
+    ):
+        x["error"] = c["error"] = "pytest-xdist and xdist_c share one environment (%s)" % (x["info"]["prefix"])
 
     if SERIAL in args.products:
         if args.serial_python:
@@ -666,8 +758,15 @@ def run_env():
     # A clean, typical environment: no extra pytest options or plugins, and
     # bytecode caching on (PYTHONDONTWRITEBYTECODE would make every run, and
     # every worker, recompile all the test modules).
-    for k in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTHONPATH", "PYTEST_XDIST_AUTO_NUM_WORKERS",
-              "PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PYTHONDONTWRITEBYTECODE", RESULT_ENV):
+    for k in (
+        "PYTEST_ADDOPTS",
+        "PYTEST_PLUGINS",
+        "PYTHONPATH",
+        "PYTEST_XDIST_AUTO_NUM_WORKERS",
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
+        "PYTHONDONTWRITEBYTECODE",
+        RESULT_ENV,
+    ):
         env.pop(k, None)
     return env
 
@@ -680,15 +779,28 @@ def measure(python, product, n, suite, suite_path, log, timeout, subreaper):
     env = run_env()
     env[RESULT_ENV] = res_path
     cmd = [python, "-c", WRAPPER] + pytest_args(product, n, suite_path)
-    rec = {"suite": suite.name, "tests": suite.tests, "product": product,
-           "n": None if product == SERIAL else n, "log": log, "error": None}
+    rec = {
+        "suite": suite.name,
+        "tests": suite.tests,
+        "product": product,
+        "n": None if product == SERIAL else n,
+        "log": log,
+        "error": None,
+    }
     with open(log, "w") as out:
         out.write("$ %s -c WRAPPER %s\n" % (python, " ".join(cmd[3:])))
         out.flush()
         cpu0 = tree_cpu()
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=suite_path,
-                                env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=suite_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -701,8 +813,7 @@ def measure(python, product, n, suite, suite_path, log, timeout, subreaper):
         wall = time.perf_counter() - t0
         strays = reap_strays() if subreaper else 0
         cpu1 = tree_cpu()
-    rec.update(wall=wall, tree_cpu=cpu1 - cpu0, exit_status=proc.returncode,
-               strays_reaped=strays)
+    rec.update(wall=wall, tree_cpu=cpu1 - cpu0, exit_status=proc.returncode, strays_reaped=strays)
     if strays < 0 and rec["error"] is None:
         rec["error"] = "processes left running after the controller exited"
     try:
@@ -716,13 +827,11 @@ def measure(python, product, n, suite, suite_path, log, timeout, subreaper):
             rec["error"] = "controller exited with status %s without a result" % proc.returncode
         return rec
     maxrss_kib = data["maxrss"] / 1024.0 if data["platform"] == "darwin" else data["maxrss"]
-    rec.update(rc=data["rc"], ctrl_cpu=data["utime"] + data["stime"],
-               ctrl_maxrss_kib=maxrss_kib, counts=data["counts"])
+    rec.update(rc=data["rc"], ctrl_cpu=data["utime"] + data["stime"], ctrl_maxrss_kib=maxrss_kib, counts=data["counts"])
     if rec["error"] is None and data["rc"] not in (0, 1):
         rec["error"] = "pytest exit code %d" % data["rc"]
     if rec["error"] is None:
-        done = sum(v for k, v in data["counts"].items()
-                   if k in ("passed", "failed", "skipped", "xfailed", "xpassed"))
+        done = sum(v for k, v in data["counts"].items() if k in ("passed", "failed", "skipped", "xfailed", "xpassed"))
         notes = []
         if data["rc"] != suite.expect_rc:
             notes.append("exit code %d, expected %d" % (data["rc"], suite.expect_rc))
@@ -785,8 +894,7 @@ def measure_floor(python, suites_dir, n_tests, log, hookexec=False):
     does)."""
     path = os.path.join(suites_dir, "floor")
     os.makedirs(path, exist_ok=True)
-    for name, text in (("conftest.py", FLOOR_CONFTEST), ("test_floor.py", ""),
-                       ("pytest.ini", PYTEST_INI)):
+    for name, text in (("conftest.py", FLOOR_CONFTEST), ("test_floor.py", ""), ("pytest.ini", PYTEST_INI)):
         with open(os.path.join(path, name), "w") as f:
             f.write(text)
     env = run_env()
@@ -795,8 +903,9 @@ def measure_floor(python, suites_dir, n_tests, log, hookexec=False):
         env["XDIST_C_BENCH_FLOOR_HOOKEXEC"] = "1"
     cmd = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"]
     with open(log, "w") as out:
-        proc = subprocess.run(cmd, cwd=path, env=env, stdout=out, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL, timeout=1800)
+        proc = subprocess.run(
+            cmd, cwd=path, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=1800
+        )
     for line in log_tail(log, 200):
         if line.startswith("FLOOR_US_PER_TEST "):
             return float(line.split()[1])
@@ -807,9 +916,14 @@ def measure_floor(python, suites_dir, n_tests, log, hookexec=False):
 def warm_up(python, suite_path, log):
     """Collect once so that every product starts with pytest's rewritten bytecode cached."""
     with open(log, "a") as out:
-        subprocess.run([python, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                        "-p", "no:xdist", suite_path], stdout=out, stderr=subprocess.STDOUT,
-                       cwd=suite_path, env=run_env(), stdin=subprocess.DEVNULL)
+        subprocess.run(
+            [python, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", suite_path],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=suite_path,
+            env=run_env(),
+            stdin=subprocess.DEVNULL,
+        )
     reap_strays(5.0)
 
 
@@ -831,12 +945,20 @@ def cpu_model():
 
 def git_rev():
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                             text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               text=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        ).stdout.strip()
         return rev + (" (uncommitted changes)" if dirty else "") if rev else "unknown"
     except OSError:
         return "unknown"
@@ -847,10 +969,15 @@ def machine_info():
         affinity = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         affinity = None
-    return {"nproc": affinity or os.cpu_count(), "cpu_count": os.cpu_count(),
-            "cpu_model": cpu_model(), "platform": platform.platform(),
-            "harness_python": sys.version.split()[0], "git": git_rev(),
-            "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M")}
+    return {
+        "nproc": affinity or os.cpu_count(),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "platform": platform.platform(),
+        "harness_python": sys.version.split()[0],
+        "git": git_rev(),
+        "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+    }
 
 
 def fmt(v, digits):
@@ -881,8 +1008,7 @@ def summarize(results, plan, envs):
         serial_wall = serial_cpu = None
         xdist_wall = {}
         for product, n in row_keys(ns, envs):
-            runs = [r for r in results if r["suite"] == suite.name and r["product"] == product
-                    and r["n"] == n]
+            runs = [r for r in results if r["suite"] == suite.name and r["product"] == product and r["n"] == n]
             ok = [r for r in runs if not r.get("error")]
             # Each distinct error/warning once, with the log of its first run.
             errors, warnings = {}, {}
@@ -895,15 +1021,25 @@ def summarize(results, plan, envs):
             warnings = sorted(warnings.items())
             if product in envs and envs[product]["error"] and not runs:
                 errors = [(envs[product]["error"], None)]
-            row = {"suite": suite.name, "tests": suite.tests, "n": n, "product": product,
-                   "runs": len(runs), "ok": len(ok), "errors": errors, "warnings": warnings,
-                   "wall": median_of(ok, "wall"), "tree_cpu": median_of(ok, "tree_cpu"),
-                   "ctrl_cpu": median_of(ok, "ctrl_cpu"),
-                   "ctrl_rss_mib": None, "ctrl_us_per_test": None,
-                   "workers_cpu": median_of(
-                       [{"w": r["tree_cpu"] - r["ctrl_cpu"]} for r in ok if "ctrl_cpu" in r], "w"),
-                   "workers_vs_serial_cpu": None,
-                   "vs_pytest_xdist": None, "vs_serial": None}
+            row = {
+                "suite": suite.name,
+                "tests": suite.tests,
+                "n": n,
+                "product": product,
+                "runs": len(runs),
+                "ok": len(ok),
+                "errors": errors,
+                "warnings": warnings,
+                "wall": median_of(ok, "wall"),
+                "tree_cpu": median_of(ok, "tree_cpu"),
+                "ctrl_cpu": median_of(ok, "ctrl_cpu"),
+                "ctrl_rss_mib": None,
+                "ctrl_us_per_test": None,
+                "workers_cpu": median_of([{"w": r["tree_cpu"] - r["ctrl_cpu"]} for r in ok if "ctrl_cpu" in r], "w"),
+                "workers_vs_serial_cpu": None,
+                "vs_pytest_xdist": None,
+                "vs_serial": None,
+            }
             rss = median_of(ok, "ctrl_maxrss_kib")
             if rss is not None:
                 row["ctrl_rss_mib"] = rss / 1024.0
@@ -942,15 +1078,14 @@ def row_keys(ns, envs_or_products):
 
 def render(rows, meta, envs, args):
     out = []
-    title = "xdist_c benchmark" + (" (smoke run: tiny sizes, not for comparison)"
-                                   if args.smoke else "")
+    title = "xdist_c benchmark" + (" (smoke run: tiny sizes, not for comparison)" if args.smoke else "")
     out.append("## " + title)
     out.append("")
     m = meta["machine"]
-    out.append("- machine: %s CPUs usable (%s online), %s, %s"
-               % (m["nproc"], m["cpu_count"], m["cpu_model"], m["platform"]))
-    out.append("- date: %s; repository %s; harness Python %s"
-               % (m["date"], m["git"], m["harness_python"]))
+    out.append(
+        "- machine: %s CPUs usable (%s online), %s, %s" % (m["nproc"], m["cpu_count"], m["cpu_model"], m["platform"])
+    )
+    out.append("- date: %s; repository %s; harness Python %s" % (m["date"], m["git"], m["harness_python"]))
     for p in PRODUCTS:
         if p not in envs:
             continue
@@ -964,17 +1099,39 @@ def render(rows, meta, envs, args):
                 extra = ", xdist-c %s" % i["xdist-c"]
             elif p == SERIAL:
                 extra = ", run with -p no:xdist"
-            out.append("- %s: Python %s, pytest %s%s, execnet %s (%s); pytest11 plugins: %s"
-                       % (p, i["python"], i["pytest"], extra, i["execnet"], e["python"],
-                          ", ".join(i.get("plugins") or []) or "none"))
+            out.append(
+                "- %s: Python %s, pytest %s%s, execnet %s (%s); pytest11 plugins: %s"
+                % (
+                    p,
+                    i["python"],
+                    i["pytest"],
+                    extra,
+                    i["execnet"],
+                    e["python"],
+                    ", ".join(i.get("plugins") or []) or "none",
+                )
+            )
         else:
             out.append("- %s: **%s**" % (p, e["error"]))
-    out.append("- settings: %d repetition(s), median reported; pytest args `-q -p no:cacheprovider`"
-               " plus `-n N` (xdist products) or `-p no:xdist` (serial)" % args.reps)
+    out.append(
+        "- settings: %d repetition(s), median reported; pytest args `-q -p no:cacheprovider`"
+        " plus `-n N` (xdist products) or `-p no:xdist` (serial)" % args.reps
+    )
     out.append("")
-    hdr = ["suite", "tests", "-n", "product", "runs", "wall s", "tree CPU s",
-           "ctrl CPU µs/test", "ctrl RSS MiB", "workers CPU / serial CPU",
-           "vs pytest-xdist", "vs serial"]
+    hdr = [
+        "suite",
+        "tests",
+        "-n",
+        "product",
+        "runs",
+        "wall s",
+        "tree CPU s",
+        "ctrl CPU µs/test",
+        "ctrl RSS MiB",
+        "workers CPU / serial CPU",
+        "vs pytest-xdist",
+        "vs serial",
+    ]
     out.append("| " + " | ".join(hdr) + " |")
     out.append("|" + "|".join(["---", "--:", "--:", "---"] + ["--:"] * 8) + "|")
     for r in rows:
@@ -987,31 +1144,47 @@ def render(rows, meta, envs, args):
                 wall += " (ERRORS)"
             elif r["warnings"]:
                 wall += " (!)"
-        cells = [r["suite"], "{:,}".format(r["tests"]), "—" if r["n"] is None else str(r["n"]),
-                 r["product"], runs, wall, fmt(r["tree_cpu"], 2), fmt_us(r["ctrl_us_per_test"]),
-                 fmt(r["ctrl_rss_mib"], 1), fmt(r["workers_vs_serial_cpu"], 2),
-                 fmt(r["vs_pytest_xdist"], 2), fmt(r["vs_serial"], 2)]
+        cells = [
+            r["suite"],
+            "{:,}".format(r["tests"]),
+            "—" if r["n"] is None else str(r["n"]),
+            r["product"],
+            runs,
+            wall,
+            fmt(r["tree_cpu"], 2),
+            fmt_us(r["ctrl_us_per_test"]),
+            fmt(r["ctrl_rss_mib"], 1),
+            fmt(r["workers_vs_serial_cpu"], 2),
+            fmt(r["vs_pytest_xdist"], 2),
+            fmt(r["vs_serial"], 2),
+        ]
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
-    out.append("wall s / tree CPU s: medians of wall time and of CPU time of the whole process "
-               "tree (controller + workers); ctrl CPU µs/test: the controller process's own "
-               "CPU (incl. start-up) divided by the number of tests; ctrl RSS: controller peak "
-               "RSS; workers CPU / serial CPU: the tree's CPU minus the controller's, over "
-               "the serial run's CPU; vs pytest-xdist / vs serial: ratio of median wall "
-               "times (same -n). runs: successful/attempted.")
+    out.append(
+        "wall s / tree CPU s: medians of wall time and of CPU time of the whole process "
+        "tree (controller + workers); ctrl CPU µs/test: the controller process's own "
+        "CPU (incl. start-up) divided by the number of tests; ctrl RSS: controller peak "
+        "RSS; workers CPU / serial CPU: the tree's CPU minus the controller's, over "
+        "the serial run's CPU; vs pytest-xdist / vs serial: ratio of median wall "
+        "times (same -n). runs: successful/attempted."
+    )
     if meta.get("floor_us") is not None:
         out.append("")
-        out.append("pytest floor: %.1f µs of CPU per test, measured on this machine in this run: "
-                   "one serial pytest process (the xdist_c interpreter, -p no:xdist) replaying "
-                   "what a controller must do for each passing test - "
-                   "pytest_runtest_logstart, three TestReport(**data) + "
-                   "pytest_runtest_logreport, pytest_runtest_logfinish - through pytest's own "
-                   "hooks and terminal reporter, without any transport." % meta["floor_us"])
+        out.append(
+            "pytest floor: %.1f µs of CPU per test, measured on this machine in this run: "
+            "one serial pytest process (the xdist_c interpreter, -p no:xdist) replaying "
+            "what a controller must do for each passing test - "
+            "pytest_runtest_logstart, three TestReport(**data) + "
+            "pytest_runtest_logreport, pytest_runtest_logfinish - through pytest's own "
+            "hooks and terminal reporter, without any transport." % meta["floor_us"]
+        )
         if meta.get("floor_hookexec_us") is not None:
             out.append("")
-            out.append("The same replay through xdist_c's HookExec (how its controller makes "
-                       "these calls): %.1f µs per test. xdist_c's controller CPU per test can "
-                       "approach this, not go below it." % meta["floor_hookexec_us"])
+            out.append(
+                "The same replay through xdist_c's HookExec (how its controller makes "
+                "these calls): %.1f µs per test. xdist_c's controller CPU per test can "
+                "approach this, not go below it." % meta["floor_hookexec_us"]
+            )
     problems = [r for r in rows if r["errors"] or r["warnings"]]
     if problems:
         out.append("")
@@ -1051,8 +1224,7 @@ def parse_products(text):
         if not p:
             continue
         if p not in PRODUCT_ALIASES:
-            raise argparse.ArgumentTypeError(
-                "unknown product %r (choose from %s)" % (p, ", ".join(PRODUCTS)))
+            raise argparse.ArgumentTypeError("unknown product %r (choose from %s)" % (p, ", ".join(PRODUCTS)))
         if PRODUCT_ALIASES[p] not in out:
             out.append(PRODUCT_ALIASES[p])
     if not out:
@@ -1074,41 +1246,67 @@ def build_parser():
     p = argparse.ArgumentParser(
         description="End-to-end benchmark of serial pytest vs pytest-xdist 3.8 vs xdist_c.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="suites: " + ", ".join(DEFAULT_SUITES))
-    p.add_argument("--smoke", action="store_true",
-                   help="tiny sizes for CI (defaults: suites %s, --reps 1, -n 2)"
-                        % ",".join(DEFAULT_SMOKE_SUITES))
-    p.add_argument("--suites", help="comma-separated suites to run (default: all; "
-                                    "'all' selects all)")
+        epilog="suites: " + ", ".join(DEFAULT_SUITES),
+    )
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes for CI (defaults: suites %s, --reps 1, -n 2)" % ",".join(DEFAULT_SMOKE_SUITES),
+    )
+    p.add_argument("--suites", help="comma-separated suites to run (default: all; 'all' selects all)")
     p.add_argument("--reps", type=int, help="repetitions per product (default 3; smoke 1)")
-    p.add_argument("-n", dest="ns", type=parse_ns,
-                   help="worker count(s), e.g. 2 or 1,2,4 (default 2); the startup suite "
-                        "always uses -n 2, -n 4 and -n 8 (smoke: -n 2)")
-    p.add_argument("--products", type=parse_products, default=list(PRODUCTS),
-                   help="comma-separated subset of %s (default: all)" % ",".join(PRODUCTS))
+    p.add_argument(
+        "-n",
+        dest="ns",
+        type=parse_ns,
+        help="worker count(s), e.g. 2 or 1,2,4 (default 2); the startup suite "
+        "always uses -n 2, -n 4 and -n 8 (smoke: -n 2)",
+    )
+    p.add_argument(
+        "--products",
+        type=parse_products,
+        default=list(PRODUCTS),
+        help="comma-separated subset of %s (default: all)" % ",".join(PRODUCTS),
+    )
     p.add_argument("--json", dest="json_out", help="write raw results and the summary here")
-    p.add_argument("--work-dir", default=DEFAULT_WORK,
-                   help="where suites, venvs and logs go (default benchmarks/_work)")
-    p.add_argument("--xdist-python",
-                   help="use this interpreter (with pytest-xdist 3.8 installed) instead of "
-                        "making <work-dir>/venv-pytest-xdist")
-    p.add_argument("--xdist-c-python",
-                   help="use this interpreter (with xdist-c installed) instead of making "
-                        "<work-dir>/venv-xdist-c")
-    p.add_argument("--serial-python",
-                   help="interpreter for the serial product (default: the xdist_c one, or the "
-                        "pytest-xdist one when xdist_c is not selected); run with -p no:xdist")
-    p.add_argument("--venv-python", default=sys.executable,
-                   help="base interpreter for the venvs the script makes (default: this one)")
-    p.add_argument("--recreate-venvs", action="store_true",
-                   help="delete and remake the venvs the script manages")
-    p.add_argument("--timeout", type=float, default=1800.0,
-                   help="seconds before one run is killed and reported as an error (default 1800)")
-    p.add_argument("--fail-on-error", action="store_true",
-                   help="exit with status 1 when any run or environment setup failed "
-                        "(the table is printed either way)")
-    p.add_argument("--no-warmup", action="store_true",
-                   help="skip the untimed collection that caches rewritten bytecode per interpreter")
+    p.add_argument(
+        "--work-dir", default=DEFAULT_WORK, help="where suites, venvs and logs go (default benchmarks/_work)"
+    )
+    p.add_argument(
+        "--xdist-python",
+        help="use this interpreter (with pytest-xdist 3.8 installed) instead of making <work-dir>/venv-pytest-xdist",
+    )
+    p.add_argument(
+        "--xdist-c-python",
+        help="use this interpreter (with xdist-c installed) instead of making <work-dir>/venv-xdist-c",
+    )
+    p.add_argument(
+        "--serial-python",
+        help="interpreter for the serial product (default: the xdist_c one, or the "
+        "pytest-xdist one when xdist_c is not selected); run with -p no:xdist",
+    )
+    p.add_argument(
+        "--venv-python",
+        default=sys.executable,
+        help="base interpreter for the venvs the script makes (default: this one)",
+    )
+    p.add_argument("--recreate-venvs", action="store_true", help="delete and remake the venvs the script manages")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=1800.0,
+        help="seconds before one run is killed and reported as an error (default 1800)",
+    )
+    p.add_argument(
+        "--fail-on-error",
+        action="store_true",
+        help="exit with status 1 when any run or environment setup failed (the table is printed either way)",
+    )
+    p.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="skip the untimed collection that caches rewritten bytecode per interpreter",
+    )
     return p
 
 
@@ -1130,8 +1328,7 @@ def main(argv=None):
         names = [s.strip() for s in args.suites.split(",") if s.strip()]
     unknown = [s for s in names if s not in table]
     if unknown:
-        sys.exit("unknown suite(s): %s (choose from %s)" % (", ".join(unknown),
-                                                          ", ".join(DEFAULT_SUITES)))
+        sys.exit("unknown suite(s): %s (choose from %s)" % (", ".join(unknown), ", ".join(DEFAULT_SUITES)))
     suites = [table[s] for s in names]
     plan = [(s, list(s.ns) if s.ns else list(args.ns)) for s in suites]
 
@@ -1149,16 +1346,17 @@ def main(argv=None):
         else:
             print("  %s: %s" % (p, envs[p]["python"]), flush=True)
     runnable = [p for p in args.products if not envs[p]["error"]]
-    meta = {"machine": machine_info(), "args": {k: v for k, v in vars(args).items()},
-            "subreaper": subreaper,
-            "envs": {p: {"python": e["python"], "info": e["info"], "error": e["error"]}
-                     for p, e in envs.items()}}
+    meta = {
+        "machine": machine_info(),
+        "args": {k: v for k, v in vars(args).items()},
+        "subreaper": subreaper,
+        "envs": {p: {"python": e["python"], "info": e["info"], "error": e["error"]} for p, e in envs.items()},
+    }
 
     results = []
     t_start = time.perf_counter()
     for suite, ns in plan:
-        print("suite %s (%s tests): generating ..." % (suite.name, f"{suite.tests:,}"),
-              flush=True)
+        print("suite %s (%s tests): generating ..." % (suite.name, f"{suite.tests:,}"), flush=True)
         path = ensure_suite(suite, suites_dir)
         if not args.no_warmup:
             for py in sorted({envs[p]["python"] for p in runnable}):
@@ -1167,14 +1365,15 @@ def main(argv=None):
             for product, n in row_keys(ns, runnable):
                 tag = "%s-%s%s-r%d" % (suite.name, product, "" if n is None else "-n%d" % n, rep)
                 log = os.path.join(logs_dir, tag + ".log")
-                rec = measure(envs[product]["python"], product, n, suite, path, log,
-                              args.timeout, subreaper)
+                rec = measure(envs[product]["python"], product, n, suite, path, log, args.timeout, subreaper)
                 rec["rep"] = rep
                 results.append(rec)
                 status = rec["error"] or rec.get("warning") or "ok"
-                print("  rep %d %-12s %-5s wall %7.3fs  tree CPU %7.2fs  %s"
-                      % (rep + 1, product, "" if n is None else "-n%d" % n, rec["wall"],
-                         rec["tree_cpu"], status), flush=True)
+                print(
+                    "  rep %d %-12s %-5s wall %7.3fs  tree CPU %7.2fs  %s"
+                    % (rep + 1, product, "" if n is None else "-n%d" % n, rec["wall"], rec["tree_cpu"], status),
+                    flush=True,
+                )
                 if rec["error"]:
                     for line in log_tail(log, 5):
                         print("      | " + line, flush=True)
@@ -1182,11 +1381,10 @@ def main(argv=None):
     if floor_python:
         print("pytest floor (controller hook replay) ...", flush=True)
         n_floor = 500 if args.smoke else 20000
-        meta["floor_us"] = measure_floor(floor_python, suites_dir, n_floor,
-                                         os.path.join(logs_dir, "floor.log"))
-        meta["floor_hookexec_us"] = measure_floor(floor_python, suites_dir, n_floor,
-                                                  os.path.join(logs_dir, "floor-hookexec.log"),
-                                                  hookexec=True)
+        meta["floor_us"] = measure_floor(floor_python, suites_dir, n_floor, os.path.join(logs_dir, "floor.log"))
+        meta["floor_hookexec_us"] = measure_floor(
+            floor_python, suites_dir, n_floor, os.path.join(logs_dir, "floor-hookexec.log"), hookexec=True
+        )
     print("total benchmark time %.1fs" % (time.perf_counter() - t_start), flush=True)
 
     rows = summarize(results, plan, {p: envs[p] for p in args.products})
@@ -1194,8 +1392,7 @@ def main(argv=None):
     print(render(rows, meta, {p: envs[p] for p in args.products}, args))
     if args.json_out:
         with open(args.json_out, "w") as f:
-            json.dump({"meta": meta, "runs": results, "summary": rows}, f, indent=1,
-                      default=str)
+            json.dump({"meta": meta, "runs": results, "summary": rows}, f, indent=1, default=str)
         print("\nraw results written to %s" % args.json_out)
     if args.fail_on_error and any(r["errors"] for r in rows):
         return 1

@@ -158,9 +158,7 @@ def make_ids(ntests: int, mode: str) -> list[str]:
     return ids
 
 
-def run_mode(
-    impl: str, mode: str, ntests: int, nnodes: int, seed: int
-) -> dict[str, Any]:
+def run_mode(impl: str, mode: str, ntests: int, nnodes: int, seed: int) -> dict[str, Any]:
     classes, log = _classes(impl)
     chunk = 1 if mode == "load-chunk1" else None
     config = _Config(nnodes, chunk)
@@ -241,9 +239,7 @@ def run_mode(
     }
 
 
-def run_all(
-    impl: str, modes: list[str], ntests: int, nnodes: int, seed: int
-) -> dict[str, Any]:
+def run_all(impl: str, modes: list[str], ntests: int, nnodes: int, seed: int) -> dict[str, Any]:
     return {mode: run_mode(impl, mode, ntests, nnodes, seed) for mode in modes}
 
 
@@ -253,12 +249,8 @@ def main() -> int:
     p.add_argument("--nodes", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--modes", default=",".join(MODES))
-    p.add_argument(
-        "--compare", metavar="PYTHON", help="an interpreter with pytest-xdist installed"
-    )
-    p.add_argument(
-        "--impl", choices=("ours", "xdist"), default="ours", help=argparse.SUPPRESS
-    )
+    p.add_argument("--compare", metavar="PYTHON", help="an interpreter with pytest-xdist installed")
+    p.add_argument("--impl", choices=("ours", "xdist"), default="ours", help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     modes = args.modes.split(",")
@@ -286,10 +278,7 @@ def main() -> int:
     print(head)
     for mode in modes:
         r = ours[mode]
-        line = (
-            f"{mode:<12} {r['events']:>9} {r['steals']:>7}"
-            f" {r['sched_s']:>8.3f} ({r['total_s']:>7.3f})"
-        )
+        line = f"{mode:<12} {r['events']:>9} {r['steals']:>7} {r['sched_s']:>8.3f} ({r['total_s']:>7.3f})"
         if theirs:
             x = theirs[mode]
             line += f" {x['sched_s']:>8.3f} ({x['total_s']:>7.3f})"

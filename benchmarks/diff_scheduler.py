@@ -86,9 +86,7 @@ class Option:
 
 
 class Config:
-    def __init__(
-        self, nnodes: int, chunk: int | None, log: list[Any], reorder: bool = True
-    ) -> None:
+    def __init__(self, nnodes: int, chunk: int | None, log: list[Any], reorder: bool = True) -> None:
         self.values = {
             "tx": [f"{nnodes}*popen"],
             "maxschedchunk": chunk,
@@ -130,12 +128,7 @@ def pending_of(impl: str, mode: str, sched: Any, node: Node) -> list[int]:
         return sched.node_pending(node)
     if mode in SCOPE_MODES:
         col = sched.collection or []
-        return [
-            col.index(nid)
-            for unit in sched.assigned_work[node].values()
-            for nid, done in unit.items()
-            if not done
-        ]
+        return [col.index(nid) for unit in sched.assigned_work[node].values() for nid, done in unit.items() if not done]
     return list(sched.node2pending[node])
 
 
@@ -143,10 +136,7 @@ def pending_units(impl: str, sched: Any) -> list[list[int]]:
     if impl == "ours":
         return sched.pending_units
     col = sched.collection or []
-    return [
-        [col.index(nid) for nid, done in unit.items() if not done]
-        for unit in sched.workqueue.values()
-    ]
+    return [[col.index(nid) for nid, done in unit.items() if not done] for unit in sched.workqueue.values()]
 
 
 def scoped_suite(rng: random.Random) -> list[str]:
@@ -186,10 +176,7 @@ def run_one(impl: str, mode: str, seed: int) -> list[Any]:
 
     if mode == "each":
         specs = [f"spec{i}" for i in range(nnodes)]
-        cols = [
-            [f"t.py::test_{i}" for i in range(rng.randint(0, 60))]
-            for _ in range(nnodes)
-        ]
+        cols = [[f"t.py::test_{i}" for i in range(rng.randint(0, 60))] for _ in range(nnodes)]
     else:
         if scoped:
             base = scoped_suite(rng)
@@ -209,9 +196,7 @@ def run_one(impl: str, mode: str, seed: int) -> list[Any]:
             "has_pending": sched.has_pending,
             "completed": sched.collection_is_completed,
             "nodes": [nd.gateway.id for nd in sched.nodes],
-            "node_pending": [
-                pending_of(impl, mode, sched, nd) for nd in sched.nodes
-            ],
+            "node_pending": [pending_of(impl, mode, sched, nd) for nd in sched.nodes],
         }
         if mode in ("load", "worksteal"):
             state["pending"] = list(sched.pending)
@@ -334,8 +319,10 @@ def main() -> int:
                         break
                 else:
                     print(f"{mode} seed {args.seed + k}: lengths {len(ta)} != {len(tb)}")
-        print(f"{mode}: {len(theirs)} scenarios, {events} trace entries, "
-              f"{'identical' if not bad else str(bad) + ' differ'}")
+        print(
+            f"{mode}: {len(theirs)} scenarios, {events} trace entries, "
+            f"{'identical' if not bad else str(bad) + ' differ'}"
+        )
         total_bad += bad
     return 1 if total_bad else 0
 

@@ -33,7 +33,7 @@ from xdist_c.worker import serialize_warning_message
 from xdist_c.worker import worker_info
 
 TESTS = {
-    "test_outcomes.py": '''
+    "test_outcomes.py": """
         import logging, sys, warnings
         import pytest
 
@@ -88,10 +88,10 @@ TESTS = {
         class TestClass:
             def test_method(self):
                 raise ValueError("in a method")
-    ''',
-    "test_collect_error.py": '''
+    """,
+    "test_collect_error.py": """
         import this_module_does_not_exist
-    ''',
+    """,
 }
 
 
@@ -120,9 +120,7 @@ class Recorder:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.ids = [item.nodeid for item in session.items]
-        self.events.append(
-            (_core.EV_COLLECTIONFINISH, {"topdir": str(self.config.rootpath), "ids": self.ids})
-        )
+        self.events.append((_core.EV_COLLECTIONFINISH, {"topdir": str(self.config.rootpath), "ids": self.ids}))
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         self.index = self.ids.index(nodeid)

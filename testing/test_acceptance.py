@@ -73,9 +73,7 @@ class TestBasics:
         assert result.ret == 5
 
     def test_n0_runs_in_process(self, pytester: pytest.Pytester) -> None:
-        pytester.makepyfile(
-            "import os\ndef test_a(): assert 'PYTEST_XDIST_WORKER' not in os.environ"
-        )
+        pytester.makepyfile("import os\ndef test_a(): assert 'PYTEST_XDIST_WORKER' not in os.environ")
         result = pytester.runpytest_subprocess("-n", "0")
         result.stdout.fnmatch_lines(["collected 1 item", "*1 passed*"])
         assert "workers" not in result.stdout.str()
@@ -122,9 +120,7 @@ class TestBasics:
         result.stdout.fnmatch_lines(["*1 passed*"])
 
     def test_tx_python(self, pytester: pytest.Pytester) -> None:
-        pytester.makepyfile(
-            f"import sys\ndef test_py(): assert sys.executable == {sys.executable!r}"
-        )
+        pytester.makepyfile(f"import sys\ndef test_py(): assert sys.executable == {sys.executable!r}")
         result = pytester.runpytest_subprocess("-d", "--tx", f"popen//python={sys.executable}")
         result.stdout.fnmatch_lines(["*1 passed*"])
 
@@ -179,9 +175,7 @@ class TestOptions:
     def test_pdb_with_distribution_is_usage_error(self, pytester: pytest.Pytester) -> None:
         pytester.makepyfile("def test_a(): pass")
         result = pytester.runpytest_subprocess("-n", "2", "--pdb")
-        result.stderr.fnmatch_lines(
-            ["ERROR: --pdb is incompatible with distributing tests; try using -n0 or -nauto."]
-        )
+        result.stderr.fnmatch_lines(["ERROR: --pdb is incompatible with distributing tests; try using -n0 or -nauto."])
         assert result.ret == 4
 
     def test_pdb_with_auto_disables_distribution(self, pytester: pytest.Pytester) -> None:
@@ -247,8 +241,7 @@ class TestOptions:
 
     def test_plugin_name_is_xdist(self, pytester: pytest.Pytester) -> None:
         pytester.makeconftest(
-            "def pytest_configure(config):\n"
-            "    print('has-xdist=%s' % config.pluginmanager.hasplugin('xdist'))\n"
+            "def pytest_configure(config):\n    print('has-xdist=%s' % config.pluginmanager.hasplugin('xdist'))\n"
         )
         pytester.makepyfile("def test_a(): pass")
         pytester.runpytest_subprocess("-s").stdout.fnmatch_lines(["has-xdist=True"])
@@ -271,8 +264,7 @@ class TestConflict:
         if with_plugin:
             (info / "entry_points.txt").write_text("[pytest11]\nxdist = fake_xdist_plugin\n")
             (site / "fake_xdist_plugin.py").write_text(
-                "def pytest_addoption(parser):\n"
-                "    parser.getgroup('xdist')._addoption('-n', '--numprocesses')\n"
+                "def pytest_addoption(parser):\n    parser.getgroup('xdist')._addoption('-n', '--numprocesses')\n"
             )
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")])
@@ -286,9 +278,7 @@ class TestConflict:
         monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
         pytester.makepyfile("def test_a(): pass")
         result = pytester.runpytest_subprocess("-n", "2")
-        result.stderr.fnmatch_lines(
-            ["ERROR: xdist-c and pytest-xdist 3.8.0 are both installed*uninstall one of them*"]
-        )
+        result.stderr.fnmatch_lines(["ERROR: xdist-c and pytest-xdist 3.8.0 are both installed*uninstall one of them*"])
         assert "Traceback" not in result.stderr.str()
         assert "conflicting option" not in result.stderr.str()
         assert result.ret == 4
@@ -470,16 +460,12 @@ class TestHooksAndApi:
             """
         )
         pytester.makepyfile("def test_a(worker_id): assert worker_id == 'master'")
-        pytester.runpytest_subprocess("-s", "-n", "2").stdout.fnmatch_lines(
-            ["controller=True worker=False id=master"]
-        )
+        pytester.runpytest_subprocess("-s", "-n", "2").stdout.fnmatch_lines(["controller=True worker=False id=master"])
         result = pytester.runpytest_subprocess("-s")
         result.stdout.fnmatch_lines(["controller=False worker=False id=master", "*1 passed*"])
 
     def test_xdist_group_marker_registered(self, pytester: pytest.Pytester) -> None:
-        pytester.makepyfile(
-            "import pytest\n@pytest.mark.xdist_group(name='g')\ndef test_a(): pass"
-        )
+        pytester.makepyfile("import pytest\n@pytest.mark.xdist_group(name='g')\ndef test_a(): pass")
         result = pytester.runpytest_subprocess("--strict-markers", "-n", "2")
         result.stdout.fnmatch_lines(["*1 passed*"])
         pytester.runpytest_subprocess("--markers").stdout.fnmatch_lines(["@pytest.mark.xdist_group*"])
@@ -552,16 +538,12 @@ class TestBehaviour:
             """
         )
         result = pytester.runpytest_subprocess("-n", "2", "-x")
-        result.stdout.fnmatch_lines(
-            ["*stopping after 1 failures*", "*Interrupted: stopping after 1 failures*"]
-        )
+        result.stdout.fnmatch_lines(["*stopping after 1 failures*", "*Interrupted: stopping after 1 failures*"])
         assert result.ret == 2
         assert int(re.search(r"(\d+) passed", result.stdout.str()).group(1)) < 29
 
     def test_maxfail(self, pytester: pytest.Pytester) -> None:
-        pytester.makepyfile(
-            "import pytest\n@pytest.mark.parametrize('i', range(40))\ndef test_x(i): assert i % 5"
-        )
+        pytester.makepyfile("import pytest\n@pytest.mark.parametrize('i', range(40))\ndef test_x(i): assert i % 5")
         result = pytester.runpytest_subprocess("-n", "2", "--maxfail", "2")
         result.stdout.fnmatch_lines(["*stopping after 2 failures*"])
         assert result.ret == 2
@@ -664,14 +646,15 @@ class TestCrashes:
         pytester.makepyfile("import os\ndef test_a(): os._exit(1)\ndef test_b(): pass")
         result = pytester.runpytest_subprocess("-n", "1", "--max-worker-restart", "0")
         result.stdout.fnmatch_lines(
-            ["*worker gw0 crashed and worker restarting disabled*", "*= xdist: worker gw0 crashed and worker restarting disabled =*"]
+            [
+                "*worker gw0 crashed and worker restarting disabled*",
+                "*= xdist: worker gw0 crashed and worker restarting disabled =*",
+            ]
         )
         assert result.ret != 0
 
     def test_max_worker_restart_reached(self, pytester: pytest.Pytester) -> None:
-        pytester.makepyfile(
-            "import os, pytest\n@pytest.mark.parametrize('i', range(4))\ndef test_a(i): os._exit(1)"
-        )
+        pytester.makepyfile("import os, pytest\n@pytest.mark.parametrize('i', range(4))\ndef test_a(i): os._exit(1)")
         result = pytester.runpytest_subprocess("-n", "1", "--max-worker-restart", "1")
         result.stdout.fnmatch_lines(
             ["*maximum crashed workers reached: 1*", "*= xdist: maximum crashed workers reached: 1 =*"]

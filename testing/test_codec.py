@@ -75,9 +75,7 @@ def same(a: Any, b: Any) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, float):
-        return struct.pack("<d", a) == struct.pack("<d", b) or (
-            math.isnan(a) and math.isnan(b)
-        )
+        return struct.pack("<d", a) == struct.pack("<d", b) or (math.isnan(a) and math.isnan(b))
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
     if isinstance(a, dict):
@@ -516,7 +514,12 @@ def test_tuple_reuse_keeps_string_table_in_step() -> None:
     assert same(roundtrip(value), value)
 
 
-@given(st.lists(st.sampled_from([("a", 1), ("b", 1), ("a", 2), (), ("a",), (1.5, None, True)]) | st.text("ab", max_size=2), max_size=30))
+@given(
+    st.lists(
+        st.sampled_from([("a", 1), ("b", 1), ("a", 2), (), ("a",), (1.5, None, True)]) | st.text("ab", max_size=2),
+        max_size=30,
+    )
+)
 @settings(max_examples=300)
 def test_hypothesis_repeated_tuples(value: list[Any]) -> None:
     assert same(roundtrip(value), value)
@@ -560,16 +563,12 @@ def test_frame_inputs() -> None:
     assert _core.decode_frame(frame) == [(1, None), (35, None)]
     assert _core.decode_frame(bytearray(frame)) == [(1, None), (35, None)]
     assert _core.decode_frame(memoryview(frame)) == [(1, None), (35, None)]
-    assert _core.encode_frame([[_core.EV_COMPLETE, 1]]) == _core.encode_frame(
-        [(_core.EV_COMPLETE, 1)]
-    )
+    assert _core.encode_frame([[_core.EV_COMPLETE, 1]]) == _core.encode_frame([(_core.EV_COMPLETE, 1)])
     assert _core.encode_frame([(Color.RED, 1)]) == _core.encode_frame([(1, 1)])
     assert _core.loads(bytearray(_core.dumps([1]))) == [1]
 
 
-@pytest.mark.parametrize(
-    "kind", [_core.EV_CLOSED, _core.EV_BADFRAME, 12, 31, 37, 63, 255, -1, 2**70]
-)
+@pytest.mark.parametrize("kind", [_core.EV_CLOSED, _core.EV_BADFRAME, 12, 31, 37, 63, 255, -1, 2**70])
 def test_encode_frame_rejects_bad_kinds(kind: int) -> None:
     with pytest.raises(ValueError, match="event kind"):
         _core.encode_frame([(kind, None)])
@@ -652,9 +651,7 @@ def test_bad_header() -> None:
         _core.decode_frame(make_frame(body, 2**32 - 1))
 
 
-@pytest.mark.parametrize(
-    "kind", [12, 13, 31, 37, 63, _core.EV_CLOSED, _core.EV_BADFRAME, 128, 255]
-)
+@pytest.mark.parametrize("kind", [12, 13, 31, 37, 63, _core.EV_CLOSED, _core.EV_BADFRAME, 128, 255])
 def test_unknown_kind_in_frame(kind: int) -> None:
     with pytest.raises(FrameError, match="event kind"):
         _core.decode_frame(make_frame(bytes([kind]) + b"N", 1))
@@ -914,7 +911,7 @@ def test_hypothesis_valid_prefix(noise: bytes, data: st.DataObject) -> None:
 def test_decoded_dict_keys_are_interned() -> None:
     key = "".join(["report_", "field"])  # built at run time: not interned
     value = "".join(["report_", "value"])
-    (decoded_key, decoded_value), = _core.loads(_core.dumps({key: value})).items()
+    ((decoded_key, decoded_value),) = _core.loads(_core.dumps({key: value})).items()
     assert decoded_key == key and decoded_key is sys.intern(key)
     # ... and the same object every time, frame after frame
     again = _core.decode_frame(_core.encode_frame([(_core.EV_TESTREPORT, {key: 1})]))

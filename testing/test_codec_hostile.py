@@ -221,9 +221,9 @@ bad_utf8 = st.one_of(
     st.binary(min_size=1, max_size=300).filter(invalid_utf8),
     st.sampled_from(
         [b"\xff", b"\xc0\xaf", b"\xe0\x80\xaf", b"\xf8\x88\x80\x80\x80", b"\xf4\x90\x80\x80", b"\xed\xa0"]
-    ).flatmap(lambda b: st.tuples(st.text(max_size=20), st.text(max_size=20)).map(
-        lambda t: t[0].encode() + b + t[1].encode()
-    )),
+    ).flatmap(
+        lambda b: st.tuples(st.text(max_size=20), st.text(max_size=20)).map(lambda t: t[0].encode() + b + t[1].encode())
+    ),
 )
 
 

@@ -290,7 +290,9 @@ def test_crash_matrix(pytester: pytest.Pytester, mode: str, restart: str, plan: 
         result.stdout.fnmatch_lines(["*= xdist: worker gw* crashed and worker restarting disabled =*"])
     elif restart == "1":
         assert len(replaced) == 1, out
-        result.stdout.fnmatch_lines(["maximum crashed workers reached: 1", "*= xdist: maximum crashed workers reached: 1 =*"])
+        result.stdout.fnmatch_lines(
+            ["maximum crashed workers reached: 1", "*= xdist: maximum crashed workers reached: 1 =*"]
+        )
     else:
         assert sorted(replaced) == sorted(crashing), out
         assert "maximum crashed workers" not in out
@@ -409,7 +411,13 @@ def test_stderr_summary_shows_a_fatal_error_from_its_start() -> None:
 
 @pytest.mark.parametrize(
     ("returncode", "text"),
-    [(0, "exit code 0"), (3, "exit code 3"), (-11, "killed by signal SIGSEGV"), (-9, "killed by signal SIGKILL"), (-99, "killed by signal 99")],
+    [
+        (0, "exit code 0"),
+        (3, "exit code 3"),
+        (-11, "killed by signal SIGSEGV"),
+        (-9, "killed by signal SIGKILL"),
+        (-99, "killed by signal 99"),
+    ],
 )
 def test_describe_returncode(returncode: int, text: str) -> None:
     from xdist_c.workermanage import describe_returncode

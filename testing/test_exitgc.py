@@ -192,9 +192,7 @@ def test_check_heap(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
             pass
 
     heap.append(Finalized())
-    assert exitgc.check_heap() == (
-        "an object with __del__ (test_exitgc.test_check_heap.<locals>.Finalized) is alive"
-    )
+    assert exitgc.check_heap() == ("an object with __del__ (test_exitgc.test_check_heap.<locals>.Finalized) is alive")
     heap.pop()
     f = open(tmp_path / "buffered", "w")  # noqa: SIM115 -- left open on purpose
     heap.append(f)

@@ -90,9 +90,7 @@ def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """This environment without the outer run's worker variables or a
     PYTHONDONTWRITEBYTECODE of the developer's shell, without Hypothesis's
     plugin, plus ``extra``."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_") and k != "PYTHONDONTWRITEBYTECODE"
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_") and k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTEST_ADDOPTS"] = f"{env.get('PYTEST_ADDOPTS', '')} {NO_OTHER_PLUGINS}".strip()
     return {**env, **(extra or {})}
 
@@ -586,9 +584,7 @@ def test_tz_set_before_workers_start_reaches_them(pytester: pytest.Pytester, whe
 
 def test_a_changed_locale_variable_means_a_spawn(facts_suite: pytest.Pytester) -> None:
     facts_suite.makeconftest(
-        CONFTEST
-        + DESCRIBE_CONFTEST
-        + '\ndef pytest_configure(config):\n    os.environ["LC_ALL"] = "C"\n'
+        CONFTEST + DESCRIBE_CONFTEST + '\ndef pytest_configure(config):\n    os.environ["LC_ALL"] = "C"\n'
     )
     result = _run(facts_suite, *_pytest_args(), env={"LC_ALL": "C.UTF-8"})
     assert result.returncode == 0, result.stdout + result.stderr

@@ -95,9 +95,7 @@ impl_strategy = st.tuples(
 @given(impls=st.lists(impl_strategy, max_size=8), first=st.booleans())
 def test_same_calls_results_and_errors_as_pluggy(impls: list[Any], first: bool) -> None:
     def plugins(log: list[Any]) -> list[object]:
-        return [
-            plain_plugin(log, f"p{i}", result, raises, **opts) for i, (result, raises, opts) in enumerate(impls)
-        ]
+        return [plain_plugin(log, f"p{i}", result, raises, **opts) for i, (result, raises, opts) in enumerate(impls)]
 
     (slow, slow_log), (fast, fast_log) = both(plugins)
     if first:

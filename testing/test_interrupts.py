@@ -251,6 +251,7 @@ HANG_IN_COLLECTION = """
         pass
 """
 
+
 def hanging_python(pytester: pytest.Pytester, starts: int) -> str:
     """After ``starts`` real ones, an interpreter that never starts: the
     worker never connects."""

@@ -112,9 +112,7 @@ class TestLoadScope:
         assert {w for ws in scopes.values() for w in ws} == {"gw0", "gw1"}
 
     @pytest.mark.parametrize("reorder", [True, False])
-    def test_largest_scope_first_unless_told(
-        self, pytester: pytest.Pytester, reorder: bool
-    ) -> None:
+    def test_largest_scope_first_unless_told(self, pytester: pytest.Pytester, reorder: bool) -> None:
         _recording_conftest(pytester)
         body = """
             import pytest
@@ -250,9 +248,7 @@ CRASH_SUITE = """
 """
 
 
-@pytest.mark.parametrize(
-    "mode", ["load", "loadscope", "loadfile", "loadgroup", "worksteal", "each"]
-)
+@pytest.mark.parametrize("mode", ["load", "loadscope", "loadfile", "loadgroup", "worksteal", "each"])
 def test_crash_reported_once_rest_completes(pytester: pytest.Pytester, mode: str) -> None:
     _recording_conftest(pytester)
     mark = '@pytest.mark.xdist_group("k")' if mode == "loadgroup" else ""

@@ -259,9 +259,9 @@ def test_garbage_from_a_worker(pytester: pytest.Pytester, mode: str) -> None:
         lengths = sorted(len(whens) for whens in mine)
         assert lengths[0] == 1 and set(lengths[1:]) == {3} and len(lengths) >= 3, (worker, mine)
         (crash,) = [r for r in reports if r["worker"] == worker and r["when"] == "???"]
-        assert crash["longrepr"].startswith(
-            f"worker '{worker}' crashed while running '{crash['nodeid']}' ({text}"
-        ), crash
+        assert crash["longrepr"].startswith(f"worker '{worker}' crashed while running '{crash['nodeid']}' ({text}"), (
+            crash
+        )
     # Every test: exactly once per copy.
     per_test = Counter(nodeid for nodeid, _ in by_test_worker)
     assert per_test == Counter({nodeid: copies_of(mode) for nodeid in nodeids})

@@ -26,8 +26,19 @@ def sdist_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
         ROOT,
         src,
         ignore=shutil.ignore_patterns(
-            ".git", ".venv*", ".ci-venv", ".tox", "build", "dist", "_work", "__pycache__",
-            "*.so", "*.o", "*.egg-info", ".hypothesis", ".pytest_cache",
+            ".git",
+            ".venv*",
+            ".ci-venv",
+            ".tox",
+            "build",
+            "dist",
+            "_work",
+            "__pycache__",
+            "*.so",
+            "*.o",
+            "*.egg-info",
+            ".hypothesis",
+            ".pytest_cache",
         ),
     )
     proc = subprocess.run(

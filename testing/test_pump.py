@@ -252,7 +252,9 @@ def test_get_lingers_for_more_progress_events(source: str) -> None:
         elapsed = time.monotonic() - t0
         t.join()
         assert [(slot, kind) for slot, kind, _ in out] == [
-            (3, _core.EV_LOGSTART), (3, _core.EV_LOGFINISH), (3, EV_COMPLETE)
+            (3, _core.EV_LOGSTART),
+            (3, _core.EV_LOGFINISH),
+            (3, EV_COMPLETE),
         ] * 2
         assert [payload for _, kind, payload in out if kind == EV_COMPLETE] == [(0, 0.001), (1, 0.001)]
         assert 0.55 <= elapsed < 10

@@ -171,9 +171,7 @@ def _normalized(result: pytest.RunResult) -> list[str]:
     """Outcome lines, failure sections and summary, minus timings/percentages."""
     lines = result.stdout.lines
     verbose = sorted(
-        re.sub(r"\[ *\d+%\] ", "", line).rstrip()
-        for line in lines
-        if re.match(r"\[gw\d+\] \[ *\d+%\] ", line)
+        re.sub(r"\[ *\d+%\] ", "", line).rstrip() for line in lines if re.match(r"\[gw\d+\] \[ *\d+%\] ", line)
     )
     start = next(i for i, line in enumerate(lines) if "= FAILURES =" in line)
     failures = [line.rstrip() for line in lines[start:] if "seconds" not in line]

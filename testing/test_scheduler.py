@@ -102,9 +102,7 @@ def ids(n: int) -> list[str]:
     return [f"test_m.py::test_{i}" for i in range(n)]
 
 
-def load(
-    n: int, nnodes: int, chunk: int | None = None
-) -> tuple[LoadScheduler, list[MockNode]]:
+def load(n: int, nnodes: int, chunk: int | None = None) -> tuple[LoadScheduler, list[MockNode]]:
     """A LoadScheduler with nnodes nodes that all collected n tests, scheduled."""
     sched = LoadScheduler(nnodes, chunk)
     nodes = [MockNode() for _ in range(nnodes)]
@@ -294,9 +292,7 @@ class TestLoadBasics:
     def test_remove_node_tops_up_others(self) -> None:
         sched, (n1, n2, n3) = load(6, 3)
         # max(2, 6 // 3 // 4) = 2 each: all sent, all told to shut down
-        assert [n.sent for n in (n1, n2, n3)] == [
-            runtests(c) + [("shutdown",)] for c in ([0, 1], [2, 3], [4, 5])
-        ]
+        assert [n.sent for n in (n1, n2, n3)] == [runtests(c) + [("shutdown",)] for c in ([0, 1], [2, 3], [4, 5])]
         sched.mark_test_complete(n2, 2)
         sched.mark_test_complete(n2, 3)
         assert sched.remove_node(n1) == "test_m.py::test_0"
@@ -477,9 +473,7 @@ class TestLoadCollectionMismatch:
         (rep,) = config.hook.reports
         assert rep.nodeid == n2.gateway.id and rep.outcome == "failed"
         assert isinstance(rep.longrepr, str)
-        assert rep.longrepr.startswith(
-            f"Different tests were collected between {n1.gateway.id} and {n2.gateway.id}"
-        )
+        assert rep.longrepr.startswith(f"Different tests were collected between {n1.gateway.id} and {n2.gateway.id}")
         assert rep.result == []
         assert logged == [(rep.longrepr,)]
         assert n1.sent == n2.sent == [] and sched.tests_finished
@@ -495,9 +489,7 @@ class TestLoadCollectionMismatch:
         sched.add_node(n2)
         sched.add_node_collection(n2, ["a"])
         assert config.hook.reports == []
-        assert len(logged) == 1 and "Different tests were collected" in str(
-            logged[0][0]
-        )
+        assert len(logged) == 1 and "Different tests were collected" in str(logged[0][0])
 
 
 class TestLoadErrors:
@@ -675,13 +667,9 @@ class TestLoadErrors:
 # EachScheduler
 
 
-def each(
-    cols: list[list[str]], specs: list[str] | None = None
-) -> tuple[EachScheduler, list[MockNode]]:
+def each(cols: list[list[str]], specs: list[str] | None = None) -> tuple[EachScheduler, list[MockNode]]:
     sched = EachScheduler(len(cols))
-    nodes = [
-        MockNode(spec) for spec in (specs or [f"spec{i}" for i in range(len(cols))])
-    ]
+    nodes = [MockNode(spec) for spec in (specs or [f"spec{i}" for i in range(len(cols))])]
     for node in nodes:
         sched.add_node(node)
     for node, col in zip(nodes, cols):
@@ -1014,9 +1002,7 @@ class TestCollectionStoredOnce:
         for n in nodes:
             # each worker's ids are distinct string objects, as after
             # deserialising 16 messages
-            col = ListWithRef(
-                "".join(["test_m.py::", f"test_{i}"]) for i in range(1000)
-            )
+            col = ListWithRef("".join(["test_m.py::", f"test_{i}"]) for i in range(1000))
             refs.append(weakref.ref(col))
             first_item = col[0]
             before = sys.getrefcount(first_item)
@@ -1070,9 +1056,7 @@ def _consistent(sched: Any, live: list[MockNode]) -> None:
     chunk=st.one_of(st.none(), st.integers(1, 6)),
     data=st.data(),
 )
-def test_load_every_test_runs_once(
-    n: int, nnodes: int, chunk: int | None, data: st.DataObject
-) -> None:
+def test_load_every_test_runs_once(n: int, nnodes: int, chunk: int | None, data: st.DataObject) -> None:
     sched = LoadScheduler(nnodes, chunk)
     col = ids(n)
     live = [MockNode() for _ in range(nnodes)]
@@ -1174,9 +1158,7 @@ def test_each_every_node_runs_everything(sizes: list[int], data: st.DataObject) 
     nnodes=st.integers(1, 3),
     picks=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 10**6)), max_size=300),
 )
-def test_pending_deques_match_a_model(
-    n: int, nnodes: int, picks: list[tuple[int, int]]
-) -> None:
+def test_pending_deques_match_a_model(n: int, nnodes: int, picks: list[tuple[int, int]]) -> None:
     """The ledger's ring buffers, seen through node_pending() / pending:
     completions at any position (not only the front), top-ups at the back,
     mark_test_pending at the front of the global deque, wrapping around."""

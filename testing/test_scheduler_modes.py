@@ -115,9 +115,7 @@ def rt(*chunks: list[int]) -> list[tuple[Any, ...]]:
 SHUT = ("shutdown",)
 
 
-def started(
-    sched: Any, col: list[str], nnodes: int
-) -> tuple[Any, list[Node]]:
+def started(sched: Any, col: list[str], nnodes: int) -> tuple[Any, list[Node]]:
     nodes = [Node() for _ in range(nnodes)]
     for node in nodes:
         sched.add_node(node)
@@ -225,19 +223,13 @@ class TestScopeDocumented:
         assert not sched.reorder
 
     def test_equal_sizes_keep_collection_order(self) -> None:
-        col = (
-            params("test_c.py", 3) + params("test_a.py", 5) + params("test_b.py", 3)
-        )
+        col = params("test_c.py", 3) + params("test_a.py", 5) + params("test_b.py", 3)
         sched, (n,) = scope(col, 1)
         assert n.sent == rt([3, 4, 5, 6, 7])
         assert sched.pending_units == [[0, 1, 2], [8, 9, 10]]
 
     def test_by_class_and_module(self) -> None:
-        col = (
-            params("test_a.py::TestA", 3)
-            + params("test_a.py::TestB", 3)
-            + ["test_a.py::test_f", "test_a.py::test_g"]
-        )
+        col = params("test_a.py::TestA", 3) + params("test_a.py::TestB", 3) + ["test_a.py::test_f", "test_a.py::test_g"]
         sched = ScopeScheduler(1)
         assert sorted({str(sched._split_scope(i)) for i in col}) == [
             "test_a.py",
@@ -1107,9 +1099,7 @@ class SimNode:
 class Sim:
     """DSession's event handling, driving a scheduler with SimNodes."""
 
-    def __init__(
-        self, mode: str, col: list[str], nnodes: int, rng: random.Random, crashes: int
-    ) -> None:
+    def __init__(self, mode: str, col: list[str], nnodes: int, rng: random.Random, crashes: int) -> None:
         self.mode = mode
         self.col = col
         self.rng = rng
@@ -1260,9 +1250,7 @@ class Sim:
                 owner[u] = node
             elif owner[u] is not node:
                 prev = owner[u]
-                assert indices <= self.crashed_with.get(prev, set()), (
-                    "a unit moved without a crash"
-                )
+                assert indices <= self.crashed_with.get(prev, set()), "a unit moved without a crash"
                 owner[u] = node
 
     def run(self) -> None:
@@ -1357,9 +1345,7 @@ MODES = ["load", "each", "loadscope", "loadfile", "loadgroup", "worksteal"]
     crashes=st.integers(0, 3),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_session_runs_everything_once(
-    mode: str, col: list[str], nnodes: int, crashes: int, seed: int
-) -> None:
+def test_session_runs_everything_once(mode: str, col: list[str], nnodes: int, crashes: int, seed: int) -> None:
     Sim(mode, col, nnodes, random.Random(seed), crashes).run()
 
 
@@ -1369,8 +1355,7 @@ def test_session_many_seeds(mode: str) -> None:
     for seed in range(25):
         rng = random.Random(seed)
         col = [
-            f"d{f % 3}/test_{f}.py::{'TestK::' if k % 3 else ''}test_{k}[{p}]"
-            + (f"@grp{k % 4}" if k % 5 == 0 else "")
+            f"d{f % 3}/test_{f}.py::{'TestK::' if k % 3 else ''}test_{k}[{p}]" + (f"@grp{k % 4}" if k % 5 == 0 else "")
             for f in range(rng.randint(1, 12))
             for k in range(rng.randint(1, 6))
             for p in range(rng.randint(1, 5))

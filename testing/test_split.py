@@ -258,14 +258,12 @@ def speed_line(result: pytest.RunResult) -> str:
         ),
         (
             "@pytest.fixture(scope='session')\ndef db(request):\n    return request.param\n",
-            "import pytest\n@pytest.mark.parametrize('db', [1, 2], indirect=True)\n"
-            "def test_x(db):\n    pass\n",
+            "import pytest\n@pytest.mark.parametrize('db', [1, 2], indirect=True)\ndef test_x(db):\n    pass\n",
             "test_mid.py::test_x parametrizes the 'db' fixture indirectly",
         ),
         (
             "",
-            "import pytest\n@pytest.mark.parametrize('v', [1, 2], scope='session')\n"
-            "def test_x(v):\n    pass\n",
+            "import pytest\n@pytest.mark.parametrize('v', [1, 2], scope='session')\ndef test_x(v):\n    pass\n",
             "test_mid.py::test_x is parametrized at session scope",
         ),
         (
@@ -275,10 +273,23 @@ def speed_line(result: pytest.RunResult) -> str:
             "test_mid.py::TestC defines pytest_generate_tests",
         ),
         (STATEFUL_GENERATE, "def test_x(x):\n    pass\n", "conftest implements pytest_generate_tests"),
-        ("def pytest_itemcollected(item):\n    pass\n", "def test_x():\n    pass\n", "conftest implements pytest_itemcollected"),
+        (
+            "def pytest_itemcollected(item):\n    pass\n",
+            "def test_x():\n    pass\n",
+            "conftest implements pytest_itemcollected",
+        ),
     ],
-    ids=["plain", "module-params", "session-params", "package-params", "indirect", "parametrize-scope",
-         "class-generate-tests", "conftest-generate-tests", "itemcollected"],
+    ids=[
+        "plain",
+        "module-params",
+        "session-params",
+        "package-params",
+        "indirect",
+        "parametrize-scope",
+        "class-generate-tests",
+        "conftest-generate-tests",
+        "itemcollected",
+    ],
 )
 def test_why_the_split_is_off(pytester: pytest.Pytester, conftest: str, test_file: str, why: str | None) -> None:
     """-v says whether the split was taken, or why not; either way the
@@ -303,8 +314,7 @@ def test_session_params_reordered_across_files(pytester: pytest.Pytester) -> Non
     pytester.makeconftest("import pytest\n" + SESSION_PARAM)
     pytester.makepyfile(
         test_0b="import time\ndef test_b(db):\n    time.sleep(0.2)\n",
-        test_1a="import time\ndef test_plain():\n    time.sleep(0.2)\n"
-        "def test_a(db):\n    time.sleep(0.2)\n",
+        test_1a="import time\ndef test_plain():\n    time.sleep(0.2)\ndef test_a(db):\n    time.sleep(0.2)\n",
         test_2c="def test_c():\n    pass\n",
         test_3d="def test_d():\n    pass\n",
     )
@@ -358,8 +368,14 @@ def test_failed_import_runs_module_code_once(pytester: pytest.Pytester) -> None:
     result = run(pytester, "-n", "2")
     assert result.ret == 1
     # once per worker, as pytest-xdist (the longrepr is a traceback)
-    result.stdout.fnmatch_lines(["*ERROR collecting test_zbroken.py*", "*ValueError: broken module*",
-                                 "*printed at import*", "*4 passed, 2 errors*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR collecting test_zbroken.py*",
+            "*ValueError: broken module*",
+            "*printed at import*",
+            "*4 passed, 2 errors*",
+        ]
+    )
     assert (pytester.path / "imports.log").read_text() == "x\n" * 2
 
 
@@ -382,9 +398,7 @@ class TestJoinedCollection:
         assert join.home("gw0") == (0, 2)
         assert join.home("gw1") == (2, 3)
         assert join.frame is not None
-        assert _core.decode_frame(join.frame) == [
-            (_core.CMD_COLLECTION, [["a::1", "a::2"], [], ["c::1"]])
-        ]
+        assert _core.decode_frame(join.frame) == [(_core.CMD_COLLECTION, [["a::1", "a::2"], [], ["c::1"]])]
 
     def test_a_worker_with_every_file_has_no_home(self) -> None:
         join = JoinedCollection()

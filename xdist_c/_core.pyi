@@ -188,8 +188,7 @@ class _SchedulerBase:
         """Indices sent to node and not yet completed, in order."""
     def set_home(self, node: Any, start: int, stop: int) -> None:
         """Keep tests start..stop-1 for node first (load, worksteal)."""
-    def _collection_mismatch(self, base_node: Any, node: Any,
-                             base_ids: list[str], ids: list[str]) -> None: ...
+    def _collection_mismatch(self, base_node: Any, node: Any, base_ids: list[str], ids: list[str]) -> None: ...
 
 class LoadScheduler(_SchedulerBase):
     def __init__(self, numnodes: int, maxschedchunk: int | None = None) -> None: ...
@@ -209,9 +208,7 @@ class ScopeScheduler(_SchedulerBase):
     override ``_split_scope``.  A crash queues only the node's unstarted
     tests again; the crashed test is not re-run."""
 
-    def __init__(
-        self, numnodes: int, mode: str = "loadscope", reorder: bool = True
-    ) -> None:
+    def __init__(self, numnodes: int, mode: str = "loadscope", reorder: bool = True) -> None:
         """mode: 'loadscope', 'loadfile' or 'loadgroup' (else ValueError)."""
     @property
     def mode(self) -> str: ...

@@ -32,9 +32,7 @@ def plugin_module(plugin: object) -> str:
 def only_pytest_implements(config: pytest.Config, hookname: str) -> bool:
     """Whether every implementation of ``hookname`` is pytest's own."""
     impls = getattr(config.hook, hookname).get_hookimpls()
-    return bool(impls) and all(
-        getattr(impl.plugin, "__name__", "").startswith("_pytest.") for impl in impls
-    )
+    return bool(impls) and all(getattr(impl.plugin, "__name__", "").startswith("_pytest.") for impl in impls)
 
 
 # Value types that pytest's ``_report_to_json`` passes through unchanged: no

@@ -21,7 +21,5 @@ def parse_tx_spec_config(config: pytest.Config) -> list[str]:
     """The worker specs of this run; UsageError when there are none."""
     specs = expand_tx_specs(list(config.getvalue("tx") or ()))
     if not specs:
-        raise pytest.UsageError(
-            "MISSING test execution (tx) nodes: please specify --tx"
-        )
+        raise pytest.UsageError("MISSING test execution (tx) nodes: please specify --tx")
     return specs

@@ -179,7 +179,9 @@ class DSession:
         if self.config.getoption("split_collection", "auto") == "off":
             parts.append("split collection off: --split-collection=off")
         elif nm is None or not nm.split_parts:
-            parts.append(f"split collection off: --dist {self.config.getvalue('dist')} with {len(self._slots)} worker(s)")
+            parts.append(
+                f"split collection off: --dist {self.config.getvalue('dist')} with {len(self._slots)} worker(s)"
+            )
         elif self._split_off is not None:
             parts.append(f"split collection off: {self._split_off}")
         else:

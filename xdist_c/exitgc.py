@@ -51,7 +51,6 @@ in_forked_worker = False
 kept_because: str | None = None
 
 
-
 def _suspended(gen: Any) -> bool:
     # Closing a generator suspended at a yield runs its ``finally`` and
     # ``with`` exits; a coroutine never awaited warns when it goes.

@@ -101,6 +101,7 @@ _ENV_FLAGS = {
     "safe_path": "PYTHONSAFEPATH",
 }
 
+
 # Variables a fresh interpreter reads only while it starts: PYTHON* (flags,
 # sys.path, hash seed, ...) and the locale's (LC_CTYPE, encodings).  A
 # worker asked for while they differ from what the server started with must

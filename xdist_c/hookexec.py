@@ -29,9 +29,9 @@ Relay = Callable[[Any, "dict[str, Any]"], Any]
 
 
 def _is_pluggys_multicall(func: object) -> bool:
-    return getattr(func, "__name__", None) == "_multicall" and str(
-        getattr(func, "__module__", "")
-    ).startswith("pluggy.")
+    return getattr(func, "__name__", None) == "_multicall" and str(getattr(func, "__module__", "")).startswith(
+        "pluggy."
+    )
 
 
 def _pluggy_relay(hookcaller: Any, kwargs: dict[str, Any]) -> Any:

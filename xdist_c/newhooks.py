@@ -32,20 +32,12 @@ def pytest_xdist_newgateway(gateway: execnet.Gateway) -> None:
     """Called for every new worker gateway, replacements included."""
 
 
-@pytest.hookspec(
-    warn_on_impl=DeprecationWarning(
-        "rsync feature is deprecated and will be removed in pytest-xdist 4.0"
-    )
-)
+@pytest.hookspec(warn_on_impl=DeprecationWarning("rsync feature is deprecated and will be removed in pytest-xdist 4.0"))
 def pytest_xdist_rsyncstart(source: str | os.PathLike[str], gateways: Sequence[execnet.Gateway]) -> None:
     """Deprecated: xdist_c never rsyncs, so this is never called."""
 
 
-@pytest.hookspec(
-    warn_on_impl=DeprecationWarning(
-        "rsync feature is deprecated and will be removed in pytest-xdist 4.0"
-    )
-)
+@pytest.hookspec(warn_on_impl=DeprecationWarning("rsync feature is deprecated and will be removed in pytest-xdist 4.0"))
 def pytest_xdist_rsyncfinish(source: str | os.PathLike[str], gateways: Sequence[execnet.Gateway]) -> None:
     """Deprecated: xdist_c never rsyncs, so this is never called."""
 

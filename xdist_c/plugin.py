@@ -135,8 +135,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="loadscopereorder",
         action="store_true",
         default=True,
-        help="Run scopes with the most tests first (default) with the "
-        "loadscope family of modes",
+        help="Run scopes with the most tests first (default) with the loadscope family of modes",
     )
     group.addoption(
         "--no-loadscope-reorder",
@@ -175,8 +174,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="DIR",
-        help="Not supported by xdist-c (pytest-xdist deprecated it); "
-        "install or copy the code on remote hosts yourself",
+        help="Not supported by xdist-c (pytest-xdist deprecated it); install or copy the code on remote hosts yourself",
     )
     group.addoption(
         "--rsyncignore",
@@ -229,8 +227,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         dest="looponfail",
         default=False,
-        help="Not supported by xdist-c (pytest-xdist deprecated it); "
-        "use a file watcher such as pytest-watcher",
+        help="Not supported by xdist-c (pytest-xdist deprecated it); use a file watcher such as pytest-watcher",
     )
     parser.addini(
         "rsyncdirs",
@@ -338,9 +335,7 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 
     if not config.getvalue("collectonly") and _is_distribution_mode(config):
         if usepdb:
-            raise pytest.UsageError(
-                "--pdb is incompatible with distributing tests; try using -n0 or -nauto."
-            )
+            raise pytest.UsageError("--pdb is incompatible with distributing tests; try using -n0 or -nauto.")
         _require_core()
         from xdist_c.scheduler import SCHEDULERS
 
@@ -391,10 +386,7 @@ def is_xdist_worker(request_or_session: pytest.FixtureRequest | pytest.Session) 
 def is_xdist_controller(request_or_session: pytest.FixtureRequest | pytest.Session) -> bool:
     """True in the controller of a distributed run (False when not
     distributing at all, e.g. ``-n 0``)."""
-    return (
-        not is_xdist_worker(request_or_session)
-        and request_or_session.config.option.dist != "no"
-    )
+    return not is_xdist_worker(request_or_session) and request_or_session.config.option.dist != "no"
 
 
 is_xdist_master = is_xdist_controller

@@ -19,9 +19,7 @@ def report_collection_diff(
     """
     if list(from_collection) == list(to_collection):
         return None
-    diff_lines = difflib.unified_diff(
-        list(from_collection), list(to_collection), fromfile=from_id, tofile=to_id
-    )
+    diff_lines = difflib.unified_diff(list(from_collection), list(to_collection), fromfile=from_id, tofile=to_id)
     text = (
         f"Different tests were collected between {from_id} and {to_id}. "
         "The difference is:\n"

@@ -56,15 +56,11 @@ class Scheduling(Protocol):
 
     def add_node_collection(self, node: Any, collection: Sequence[str]) -> None: ...
 
-    def mark_test_complete(
-        self, node: Any, item_index: int, duration: float = 0
-    ) -> None: ...
+    def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None: ...
 
     def mark_test_pending(self, item: str) -> None: ...
 
-    def remove_pending_tests_from_node(
-        self, node: Any, indices: Sequence[int]
-    ) -> None: ...
+    def remove_pending_tests_from_node(self, node: Any, indices: Sequence[int]) -> None: ...
 
     def remove_node(self, node: Any) -> str | None: ...
 
@@ -90,9 +86,7 @@ class _ReportsMismatch:
         @property
         def collection(self) -> list[str] | None: ...
 
-    def _collection_mismatch(
-        self, base_node: Any, node: Any, base_ids: list[str], ids: list[str]
-    ) -> None:
+    def _collection_mismatch(self, base_node: Any, node: Any, base_ids: list[str], ids: list[str]) -> None:
         msg = _diff(base_node, node, base_ids, ids)
         if msg is None:
             return
@@ -102,18 +96,14 @@ class _ReportsMismatch:
             # without work, which is only worth a log line.
             return
         # Found while scheduling: nothing runs, the run reports an error.
-        report = pytest.CollectReport(
-            node.gateway.id, "failed", longrepr=msg, result=[]
-        )
+        report = pytest.CollectReport(node.gateway.id, "failed", longrepr=msg, result=[])
         self.config.hook.pytest_collectreport(report=report)
 
 
 class LoadScheduling(_ReportsMismatch, LoadScheduler):
     """Each test runs once, on whichever worker asks for more."""
 
-    def __init__(
-        self, config: pytest.Config, log: Callable[..., None] | None = None
-    ) -> None:
+    def __init__(self, config: pytest.Config, log: Callable[..., None] | None = None) -> None:
         super().__init__(
             len(parse_tx_spec_config(config)),
             config.getoption("maxschedchunk", None),
@@ -131,9 +121,7 @@ class LoadScopeScheduling(_ReportsMismatch, ScopeScheduler):
 
     _mode: ClassVar[str] = "loadscope"
 
-    def __init__(
-        self, config: pytest.Config, log: Callable[..., None] | None = None
-    ) -> None:
+    def __init__(self, config: pytest.Config, log: Callable[..., None] | None = None) -> None:
         super().__init__(
             len(parse_tx_spec_config(config)),
             self._mode,
@@ -160,9 +148,7 @@ class WorkStealingScheduling(_ReportsMismatch, WorkStealScheduler):
     """The suite is split evenly up front; a worker that runs short takes
     half of the queue of the busiest one."""
 
-    def __init__(
-        self, config: pytest.Config, log: Callable[..., None] | None = None
-    ) -> None:
+    def __init__(self, config: pytest.Config, log: Callable[..., None] | None = None) -> None:
         super().__init__(len(parse_tx_spec_config(config)))
         self.config = config
         self.log: Callable[..., None] = _no_log if log is None else log
@@ -171,16 +157,12 @@ class WorkStealingScheduling(_ReportsMismatch, WorkStealScheduler):
 class EachScheduling(EachScheduler):
     """Every worker runs every test it collected."""
 
-    def __init__(
-        self, config: pytest.Config, log: Callable[..., None] | None = None
-    ) -> None:
+    def __init__(self, config: pytest.Config, log: Callable[..., None] | None = None) -> None:
         super().__init__(len(parse_tx_spec_config(config)))
         self.config = config
         self.log: Callable[..., None] = _no_log if log is None else log
 
-    def _collection_mismatch(
-        self, base_node: Any, node: Any, base_ids: list[str], ids: list[str]
-    ) -> None:
+    def _collection_mismatch(self, base_node: Any, node: Any, base_ids: list[str], ids: list[str]) -> None:
         # Only a replacement worker is ever compared (with the one it
         # replaces); it is left without work and the difference logged.
         msg = _diff(base_node, node, base_ids, ids)

@@ -314,9 +314,7 @@ class SplitCollection:
         self.again = True
         try:
             got = list(self._orig_genitems(node))
-            self.config.hook.pytest_collection_modifyitems(
-                session=self.session, config=self.config, items=got
-            )
+            self.config.hook.pytest_collection_modifyitems(session=self.session, config=self.config, items=got)
         finally:
             self.again = False
         ids = [item.nodeid for item in got]

@@ -112,12 +112,7 @@ def _registered_fixturedefs(session: pytest.Session) -> list[tuple[str, Any]] | 
     manager = getattr(session, "_fixturemanager", None)
     by_node = getattr(manager, "_arg2node2fixturedefs", None)  # pytest >= 9.2
     if isinstance(by_node, dict):
-        return [
-            (name, fixturedef)
-            for name, nodes in by_node.items()
-            for defs in nodes.values()
-            for fixturedef in defs
-        ]
+        return [(name, fixturedef) for name, nodes in by_node.items() for defs in nodes.values() for fixturedef in defs]
     by_name = getattr(manager, "_arg2fixturedefs", None)  # pytest 7.0-9.1
     if isinstance(by_name, dict):
         return [(name, fixturedef) for name, defs in by_name.items() for fixturedef in defs]
@@ -167,10 +162,7 @@ class _Scan:
         if _crosses_files(scope):
             self.high_fixtures.add(fixture_name)
             if getattr(marker, "params", None) is not None:
-                return (
-                    f"fixture {fixture_name!r} ({where}) is parametrized at "
-                    f"{_scope_name(scope)} scope"
-                )
+                return f"fixture {fixture_name!r} ({where}) is parametrized at {_scope_name(scope)} scope"
         return None
 
     def marks(self, obj: object, where: str) -> str | None:

@@ -406,9 +406,7 @@ def _setup_config(config: pytest.Config, basetemp: str | None) -> None:
         config.option.no_summary = True
 
 
-def run_worker(
-    channel: Any, config: pytest.Config, workerinput: dict[str, Any], option_dict: dict[str, Any]
-) -> None:
+def run_worker(channel: Any, config: pytest.Config, workerinput: dict[str, Any], option_dict: dict[str, Any]) -> None:
     """Entry point, called by the bootstrap in :mod:`xdist_c.remote`."""
     _setup_config(config, option_dict.get("basetemp"))
     # This process exits when the session ends: skip the last collection

@@ -357,7 +357,7 @@ def describe_spec(spec: execnet.XSpec) -> str:
     """The ``--tx`` value a spec came from, for messages."""
     text = getattr(spec, "_xdist_tx", None) or str(spec)
     prefix = "execmodel=main_thread_only//"
-    return text[len(prefix):] if text.startswith(prefix) else text
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 def _check_remote(gateway: execnet.Gateway) -> None:

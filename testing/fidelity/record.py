@@ -50,7 +50,9 @@ def main() -> int:
     opts = parser.parse_args()
     version = subprocess.run(
         [opts.python, "-c", "import xdist, pytest; print(xdist.__version__, pytest.__version__)"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     names = opts.cases or runner.case_names()
     expected = json.loads(runner.EXPECTED.read_text()) if runner.EXPECTED.exists() and opts.cases else {}

@@ -169,8 +169,13 @@ def run_case(
             cmd = [python, "-m", "pytest", *args]
         try:
             proc = subprocess.run(
-                cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                text=True, timeout=RUN_TIMEOUT,
+                cmd,
+                cwd=workdir,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=RUN_TIMEOUT,
             )
             output, code = proc.stdout, proc.returncode
         except subprocess.TimeoutExpired as exc:
@@ -182,14 +187,16 @@ def run_case(
         if observed.exists():
             sessions = [json.loads(line) for line in observed.read_text().splitlines()]
         result["outputs"].append(output)
-        result["runs"].append({
-            "exitcode": code,
-            "summary": parse_summary(output),
-            "reports": [s["reports"] for s in sessions],
-            "exitstatus": [s["exitstatus"] for s in sessions],
-            "collection": [s["collection"] for s in sessions],
-            "grep": {pattern: bool(re.search(pattern, output, re.M)) for pattern in spec["grep"]},
-        })
+        result["runs"].append(
+            {
+                "exitcode": code,
+                "summary": parse_summary(output),
+                "reports": [s["reports"] for s in sessions],
+                "exitstatus": [s["exitstatus"] for s in sessions],
+                "collection": [s["collection"] for s in sessions],
+                "grep": {pattern: bool(re.search(pattern, output, re.M)) for pattern in spec["grep"]},
+            }
+        )
     result["out_lines"] = _out_lines(workdir)
     result["workdir"] = workdir
     return result

@@ -36,11 +36,7 @@ BLOCK_SLACK = 2_000
 GC_SLACK = 200
 RSS_SLACK = 4 * 1024 * 1024
 
-TYPES = {
-    name: getattr(_core, name)
-    for name in dir(_core)
-    if isinstance(getattr(_core, name), type)
-}
+TYPES = {name: getattr(_core, name) for name in dir(_core) if isinstance(getattr(_core, name), type)}
 
 
 def rss() -> int | None:
@@ -102,11 +98,7 @@ def measure(name: str, work: Callable[[], int], cycles: int, warmup: int) -> int
     objs = after["gc_objects"] - before["gc_objects"]
     if objs > GC_SLACK:
         problems.append(f"gc objects grew by {objs}")
-    changed = {
-        n: (before["refcounts"][n], c)
-        for n, c in after["refcounts"].items()
-        if c != before["refcounts"][n]
-    }
+    changed = {n: (before["refcounts"][n], c) for n, c in after["refcounts"].items() if c != before["refcounts"][n]}
     if changed:
         problems.append(f"type refcounts changed (before, after): {changed}")
     if before["fds"] is not None and after["fds"] != before["fds"]:
@@ -356,8 +348,7 @@ def stream_work() -> Callable[[], int]:
 IDS = [f"testing/test_mod{i % 7}.py::test_{i}[p{i % 3}]" for i in range(60)]
 # classes (loadscope), files (loadfile) and @groups (loadgroup)
 SCOPED_IDS = [
-    f"testing/test_mod{i % 5}.py::TestC{i % 2}::test_{i}" + (f"@g{i % 3}" if i % 4 == 0 else "")
-    for i in range(60)
+    f"testing/test_mod{i % 5}.py::TestC{i % 2}::test_{i}" + (f"@g{i % 3}" if i % 4 == 0 else "") for i in range(60)
 ]
 
 
@@ -405,9 +396,7 @@ class LoadWithReport(_core.LoadScheduler):
         self.mismatch = (base_node, node, len(base_ids), len(ids))
 
 
-def full_run(
-    make: Callable[[int], Any], nnodes: int, col: list[str], crash_every: int, mismatch: bool
-) -> int:
+def full_run(make: Callable[[int], Any], nnodes: int, col: list[str], crash_every: int, mismatch: bool) -> int:
     """Run a whole session, crashing a worker every `crash_every` steps and
     replacing it (every third replacement with a reversed collection if
     `mismatch`); returns the number of scheduler calls made."""
