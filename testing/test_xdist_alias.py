@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from importlib import metadata
 
 import pytest
 
@@ -62,8 +61,17 @@ def test_scheduler_modules(module: object, name: str) -> None:
 
 
 def test_pip_sees_no_pytest_xdist() -> None:
-    with pytest.raises(metadata.PackageNotFoundError):
-        metadata.distribution("pytest-xdist")
+    """(In a subprocess: this test runs in an xdist-c worker, where the
+    metadata is found by name, see the test below.)"""
+    listed = subprocess.run(
+        [sys.executable, "-m", "pip", "list", "--format=freeze", "--disable-pip-version-check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    names = {line.split("==")[0].lower() for line in listed.stdout.splitlines()}
+    assert "xdist-c" in names or "xdist_c" in names, listed.stdout
+    assert "pytest-xdist" not in names and "pytest_xdist" not in names
 
 
 def test_code_written_for_pytest_xdist_runs(pytester: pytest.Pytester) -> None:
@@ -127,3 +135,52 @@ def test_missing_c_extension_is_one_line(pytester: pytest.Pytester) -> None:
     assert "xdist-c's C extension is not built in" in result.stderr.str()
     assert "pip install -e ." in result.stderr.str()
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_workers_find_pytest_xdist_metadata_by_name_only(pytester: pytest.Pytester) -> None:
+    """pytest-rerunfailures reports a worker's reruns only when
+    ``distribution("pytest-xdist")`` is found: inside workers it is (as
+    xdist-c, version 3.8.0), by name only; the controller, pip and a
+    subprocess started by a test still see xdist-c alone."""
+    pytester.makeconftest(
+        """
+        from importlib import metadata
+
+        def pytest_sessionfinish(session):
+            if not hasattr(session.config, "workerinput"):
+                try:
+                    metadata.distribution("pytest-xdist")
+                except metadata.PackageNotFoundError:
+                    print("controller: not found")
+        """
+    )
+    pytester.makepyfile(
+        """
+        from importlib import metadata
+        import subprocess, sys
+
+        def test_by_name():
+            dist = metadata.distribution("pytest-xdist")
+            assert dist.version == "3.8.0"
+            assert metadata.version("Pytest_XDist") == "3.8.0"
+            assert not dist.entry_points
+            assert dist.files is None
+
+        def test_not_enumerated():
+            names = {d.metadata["Name"] for d in metadata.distributions()}
+            assert "pytest-xdist" not in names
+            assert "xdist-c" in names
+
+        def test_subprocess_does_not_see_it():
+            code = (
+                "from importlib import metadata\\n"
+                "try:\\n metadata.distribution('pytest-xdist')\\n"
+                "except metadata.PackageNotFoundError:\\n print('absent')\\n"
+            )
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            assert out.stdout.strip() == "absent"
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "-s")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*controller: not found"])

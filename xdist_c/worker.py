@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from xdist_c import _core
+from xdist_c import distinfo
 from xdist_c import forkserver
 from xdist_c import sourcecache
 from xdist_c._fastpath import only_pytest_implements
@@ -413,6 +414,7 @@ def run_worker(channel: Any, config: pytest.Config, workerinput: dict[str, Any],
     # (the controller waits for workers to exit).
     skip_exit_collection(config)
     sourcecache.install()
+    distinfo.install()
     config._parser.prog = os.path.basename(workerinput["mainargv"][0])
     config.workerinput = workerinput  # type: ignore[attr-defined]
     config.workeroutput = {}  # type: ignore[attr-defined]
