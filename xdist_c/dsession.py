@@ -43,6 +43,7 @@ from xdist_c.workermanage import NodeManager
 from xdist_c.workermanage import Producer
 from xdist_c.workermanage import WorkerController
 from xdist_c.workermanage import WorkerStartError
+from xdist_c.workermanage import fifo_off_reason
 
 # The controller loop's garbage collection thresholds: allocations between
 # young collections, and how many of each generation trigger the next
@@ -187,6 +188,13 @@ class DSession:
         else:
             parts.append("split collection on")
         parts.append(forkserver.describe(self.config))
+        fifo_off = fifo_off_reason()
+        if fifo_off is not None:
+            parts.append(f"event FIFOs off: {fifo_off}")
+        elif nm is not None and nm.event_fifos:
+            parts.append(f"event FIFOs on ({nm.event_fifos})")
+        else:
+            parts.append("event FIFOs off: no local popen workers")
         parts.append(exitgc.describe(self.config))
         return "xdist-c: " + "; ".join(parts)
 

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import atexit
 import builtins
-import fcntl
 import gc
 import importlib
 import io
@@ -57,6 +56,12 @@ import weakref
 from importlib.machinery import BuiltinImporter
 from typing import Any
 
+# POSIX only; imported by every process (plugin, workers), used only where
+# why_not_here() allowed a fork server (Linux).
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 try:
     import resource
 except ImportError:  # pragma: no cover - not on Linux

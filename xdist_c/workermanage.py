@@ -353,6 +353,21 @@ def is_local(spec: execnet.XSpec) -> bool:
     return bool(spec.popen) and not spec.via
 
 
+FIFO_SWITCH = "XDIST_C_FIFO"
+
+
+def fifo_off_reason() -> str | None:
+    """Why local workers' events travel over their execnet channel instead
+    of a FIFO (None: they use a FIFO).  The one place ``XDIST_C_FIFO`` is
+    read: ``XDIST_C_FIFO=0`` (with ``XDIST_C_FORKSERVER=0``) runs the
+    portable path of macOS and Windows on Linux."""
+    if os.environ.get(FIFO_SWITCH, "1").strip().lower() in ("0", "no", "false", "off"):
+        return f"{FIFO_SWITCH} is off"
+    if not sys.platform.startswith("linux"):
+        return "needs Linux"
+    return None
+
+
 def describe_spec(spec: execnet.XSpec) -> str:
     """The ``--tx`` value a spec came from, for messages."""
     text = getattr(spec, "_xdist_tx", None) or str(spec)
@@ -406,6 +421,8 @@ class NodeManager:
         self._proxy_lock = threading.Lock()
         self.log = Producer("nodemanager", enabled=config.option.debug)
         self._pipedir: str | None = None
+        # How many workers were given an event FIFO (for the -v line).
+        self.event_fifos = 0
         self._starting = _Starting()
         # Split collection (xdist_c.split): the first len(specs) workers
         # each collect one block of the files; later ones (replacements)
@@ -428,14 +445,16 @@ class NodeManager:
     def event_pipe(self, spec: execnet.XSpec, slot: int) -> tuple[str, int] | None:
         """A FIFO for a local worker to write its frames to, opened for
         reading: ``(path, fd)``; None where the channel must be used (remote
-        or proxied workers, platforms without reliable FIFO polling)."""
-        if not (is_local(spec) and sys.platform.startswith("linux")):
+        or proxied workers, platforms without reliable FIFO polling,
+        ``XDIST_C_FIFO=0``: see :func:`fifo_off_reason`)."""
+        if not is_local(spec) or fifo_off_reason() is not None:
             return None
         if self._pipedir is None:
             self._pipedir = tempfile.mkdtemp(prefix="xdist-c-")
         path = os.path.join(self._pipedir, f"events-{slot}")
         os.mkfifo(path, 0o600)
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        self.event_fifos += 1
         return path, fd
 
     def _make_xspec(self, spec: str) -> execnet.XSpec:
