@@ -49,8 +49,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
+from typing import final
+
+from typing_extensions import disjoint_base
+
+# The hook call pluggy makes: (hook_name, hook_impls, caller_kwargs, firstresult).
+_HookExecFunc = Callable[[str, Sequence[Any], Mapping[str, Any], bool], Any]
 
 FORMAT_VERSION: int
 MAX_DEPTH: int
@@ -94,6 +101,7 @@ def encode_frame(events: Iterable[tuple[int, object]]) -> bytes:
 def decode_frame(data: bytes | bytearray | memoryview) -> list[tuple[int, Any]]:
     """The events of one frame; FrameError if malformed."""
 
+@final
 class FrameWriter:
     """Accumulates events into one frame (worker side batching)."""
 
@@ -111,6 +119,7 @@ class FrameWriter:
 
 # --- pump.c --------------------------------------------------------------
 
+@final
 class Pump:
     """Multi-producer single-consumer hand-off of frames from execnet
     receiver threads to the controller's main thread.
@@ -124,7 +133,7 @@ class Pump:
 
     endmarker: object
     def __init__(self) -> None: ...
-    def feeder(self, slot: int) -> Callable[[object], None]:
+    def feeder(self, slot: int) -> Feeder:
         """Callback for one worker's channel: bytes -> queued frame;
         ``endmarker`` -> EV_CLOSED; anything else -> EV_BADFRAME."""
     def put(self, slot: int, kind: int, payload: object) -> None:
@@ -140,20 +149,37 @@ class Pump:
         this long (at most 1 s) once, with the GIL released, and hand out
         what has arrived by then too: one wake-up then serves several
         tests."""
+    def attach_stream(self, slot: int, fd: int) -> None:
+        """Read frames for ``slot`` from the pipe ``fd`` too (made
+        non-blocking; owned and closed by the pump).  POSIX only:
+        NotImplementedError elsewhere."""
+    @property
+    def nstreams(self) -> int:
+        """Number of event pipes still open."""
     def __len__(self) -> int:
         """Number of queued entries not yet returned by get()."""
 
+@final
+class Feeder:
+    """What Pump.feeder() returns (not created directly): execnet's
+    callback for one worker's channel."""
+
+    def __call__(self, data: object, /) -> None: ...
+
 # --- hookexec.c ----------------------------------------------------------
 
+@final
 class HookExec:
     """A plugin manager's ``_inner_hookexec`` running plain hook calls in C."""
 
-    def __init__(self, fallback: Callable[[str, Sequence[Any], dict[str, Any], bool], Any]) -> None: ...
+    def __new__(cls, fallback: _HookExecFunc) -> HookExec: ...
     @property
-    def fallback(self) -> Callable[[str, Sequence[Any], dict[str, Any], bool], Any] | None: ...
+    def fallback(self) -> _HookExecFunc | None: ...
     def __call__(
-        self, hook_name: str, hook_impls: Sequence[Any], caller_kwargs: dict[str, Any], firstresult: bool
-    ) -> Any: ...
+        self, hook_name: str, hook_impls: Sequence[Any], caller_kwargs: Mapping[str, Any], firstresult: bool
+    ) -> Any:
+        """Plain calls (a dict of arguments) run in C; any other call is
+        passed to ``fallback``."""
     def relay(self, hookcaller: Any, kwargs: dict[str, Any], /) -> Any: ...
 
 # --- sched_*.c -----------------------------------------------------------
@@ -166,6 +192,7 @@ class HookExec:
 #     self._collection_mismatch(base_node, node, base_ids, ids)
 # (a no-op in the C base; the Python subclass reports it).
 
+@disjoint_base
 class _SchedulerBase:
     @property
     def nodes(self) -> list[Any]: ...
@@ -199,6 +226,7 @@ class LoadScheduler(_SchedulerBase):
 class EachScheduler(_SchedulerBase):
     def __init__(self, numnodes: int) -> None: ...
 
+@disjoint_base
 class ScopeScheduler(_SchedulerBase):
     """Tests grouped into units by scope; each unit runs on one node.
 
@@ -222,6 +250,7 @@ class ScopeScheduler(_SchedulerBase):
         """The unit key of nodeid under this mode; an override may return
         any hashable."""
 
+@disjoint_base
 class WorkStealScheduler(_SchedulerBase):
     """Even split up front; idle nodes take the tail half of the longest
     queue through node.send_steal(), one steal in flight at a time, and the

@@ -357,7 +357,7 @@ class DSession:
             if n._down:
                 continue
             home = join.home(n.gateway.id)
-            if home is not None and set_home is not None and n in self.sched.nodes:
+            if home is not None and set_home is not None and self.sched is not None and n in self.sched.nodes:
                 # It sees these tests first: it has their files collected.
                 set_home(n, *home)
             self._accept_collection(n, join.ids)
@@ -430,7 +430,7 @@ class DSession:
             rep = pytest.TestReport(**data)
         else:
             rep = self.config.hook.pytest_report_from_serializable(config=self.config, data=data)
-        rep.node = node
+        rep.node = node  # type: ignore[attr-defined]
         self._relay(self._logreport_hook, {"report": rep})
         self._handlefailures(rep)
 
@@ -521,7 +521,7 @@ class DSession:
     def worker_channel_closed(self, node: WorkerController, payload: None) -> None:
         if node._down:
             return
-        error: object = node.channel._getremoteerror()
+        error: object = node.channel._getremoteerror()  # type: ignore[no-untyped-call]
         if not error or isinstance(error, EOFError):
             error = "Not properly terminated"
             # The process is gone (or going): say how it ended.

@@ -43,11 +43,11 @@ def install(pluginmanager: pluggy.PluginManager) -> Relay:
     pluggy's own ``_multicall`` does them now.  Returns the function to
     relay a call with, ``relay(hookcaller, kwargs)``, which is
     ``hookcaller(**kwargs)`` in effect either way."""
-    inner = getattr(pluginmanager, "_inner_hookexec", None)
+    inner: Any = getattr(pluginmanager, "_inner_hookexec", None)
     if isinstance(inner, _core.HookExec):
         return inner.relay
     if not _is_pluggys_multicall(inner):
         return _pluggy_relay
     hookexec = _core.HookExec(inner)
-    pluginmanager._inner_hookexec = hookexec  # type: ignore[method-assign]
+    pluginmanager._inner_hookexec = hookexec
     return hookexec.relay

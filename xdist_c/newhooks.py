@@ -74,7 +74,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Scheduling |
 
 
 @pytest.hookspec(firstresult=True)
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:  # type: ignore[empty-body]
     """Return the worker count for ``-n auto`` / ``-n logical``; None falls
     through to the next implementation."""
 

@@ -69,7 +69,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     if logical and hasattr(os, "process_cpu_count"):
         count = os.process_cpu_count()
         if count:
-            return count
+            return int(count)
     try:
         import psutil
     except ImportError:

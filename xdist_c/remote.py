@@ -13,7 +13,7 @@ if __name__ == "__channelexec__":
     import os
     import sys
 
-    channel = channel  # type: ignore[name-defined]  # noqa: F821, PLW0127
+    channel = globals()["channel"]  # put there by execnet's remote_exec
     workerinput, args, option_dict, change_sys_path = channel.receive()
     if change_sys_path is None:
         importpath = os.getcwd()

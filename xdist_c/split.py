@@ -24,10 +24,12 @@ from __future__ import annotations
 import sys
 import warnings
 from bisect import bisect_right
+from collections.abc import Callable
 from collections.abc import Iterator
 from itertools import accumulate
 from itertools import chain
 from typing import Any
+from typing import cast
 
 import pytest
 
@@ -97,7 +99,7 @@ class SplitCollection:
         self._nitems = 0  # items the walk has produced so far
         self.taken = False  # the split was taken: self.files holds the files
         self.first = self.stop = 0  # this worker's block of files
-        self._orig_genitems: Any = None
+        self._orig_genitems: Callable[[Any], Iterator[pytest.Item]] | None = None
         self._holding = False
         self._given_up = False  # found out during the walk: not split
         self.again = False  # collecting a file another worker collected first
@@ -118,7 +120,7 @@ class SplitCollection:
     def pytest_collection(self, session: pytest.Session) -> Iterator[None]:
         self.session = session
         self.check = split_check.Checker(self.config, session)
-        self._orig_genitems = session.genitems
+        orig_genitems = self._orig_genitems = session.genitems
         session.genitems = self._genitems  # type: ignore[method-assign]
         self._holding = True
         # Inside pytest's own catcher (same filters): the warnings of the
@@ -130,7 +132,7 @@ class SplitCollection:
                 return (yield)
             finally:
                 self._holding = False
-                session.genitems = self._orig_genitems  # type: ignore[method-assign]
+                session.genitems = orig_genitems  # type: ignore[method-assign]
                 self._pass_on_warnings(log)
 
     def _pass_on_warnings(self, log: list[warnings.WarningMessage]) -> None:
@@ -143,17 +145,19 @@ class SplitCollection:
             finally:
                 self.building = False
 
-    def _genitems(self, node: Any) -> Iterator[Any]:
+    def _genitems(self, node: Any) -> Iterator[pytest.Item]:
         # Every node of the walk comes through here (genitems recurses
         # through the session attribute), in the order of the final list.
+        orig_genitems = self._orig_genitems
+        assert orig_genitems is not None  # set before this is installed
         if not self._holding or self._given_up:
-            return self._orig_genitems(node)
+            return orig_genitems(node)
         if isinstance(node, pytest.Item):
             self._nitems += 1
-            return self._orig_genitems(node)
+            return orig_genitems(node)
         if not isinstance(node, pytest.File) or isinstance(node, pytest.Package):
             # (a Package is a File up to pytest 7: walk into it)
-            return self._orig_genitems(node)
+            return orig_genitems(node)
         # Import it now, where pytest would; build it later -- unless this
         # run cannot be split, found out file by file.
         importable = _imports_like_pytest(node)
@@ -161,7 +165,7 @@ class SplitCollection:
             self.reason = self.check.before_file()
             if self.reason is None and not importable:
                 self.reason = f"{self._where(node)} is not a Python test module"
-        module = self._import(node) if importable else None
+        module = self._import(cast(pytest.Module, node)) if importable else None
         if self.mode != "always" and self.reason is None and module is not None:
             self.reason = self.check.module(self._where(node), module)
         if self.reason is None:  # (never set during the walk with "always")
@@ -175,7 +179,7 @@ class SplitCollection:
             return iter(())
         held = [n for n, _ in self.files] + [node]
         self.files = []
-        return chain.from_iterable(self._orig_genitems(n) for n in held)
+        return chain.from_iterable(orig_genitems(n) for n in held)
 
     @staticmethod
     def _where(node: pytest.File) -> str:
@@ -225,6 +229,8 @@ class SplitCollection:
             self.stop = (self.part + 1) * nfiles // self.parts
         else:
             self.first, self.stop = 0, nfiles
+        orig_genitems = self._orig_genitems
+        assert orig_genitems is not None  # (this runs inside pytest_collection)
         merged: list[Any] = []
         done = 0
         first_warning = len(self._warnings)
@@ -234,7 +240,7 @@ class SplitCollection:
                 merged.extend(items[done:position])
                 done = position
                 if self.first <= number < self.stop:
-                    for item in self._orig_genitems(node):
+                    for item in orig_genitems(node):
                         item.stash[FILE_NUMBER] = number
                         merged.append(item)
         finally:
@@ -311,9 +317,11 @@ class SplitCollection:
 
     def _collect_file(self, number: int) -> None:
         node = self.files[number][0]
+        orig_genitems = self._orig_genitems
+        assert orig_genitems is not None  # (the split was collected)
         self.again = True
         try:
-            got = list(self._orig_genitems(node))
+            got = list(orig_genitems(node))
             self.config.hook.pytest_collection_modifyitems(session=self.session, config=self.config, items=got)
         finally:
             self.again = False

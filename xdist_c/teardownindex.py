@@ -17,13 +17,14 @@ argument, by ``report.nodeid`` for a ``nodeid`` one).
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 
 class TeardownIndex:
     """``terminalreporter._get_teardown_reports``, by index."""
 
-    def __init__(self, reporter: Any, original: Any, key_attr: str) -> None:
+    def __init__(self, reporter: Any, original: Callable[[Any], list[Any]], key_attr: str) -> None:
         self.reporter = reporter
         self.original = original
         self.key_attr = key_attr
@@ -41,7 +42,7 @@ class TeardownIndex:
         self._length = len(source)
 
     def __call__(self, node_id: Any) -> list[Any]:
-        source = self.reporter.stats.get("", [])
+        source: list[Any] = self.reporter.stats.get("", [])
         try:
             if source is not self._source or len(source) != self._length:
                 self._rebuild(source)

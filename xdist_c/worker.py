@@ -17,6 +17,7 @@ import threading
 import time
 import warnings
 from collections import deque
+from collections.abc import Callable
 from collections.abc import Generator
 from collections.abc import Sequence
 from typing import Any
@@ -247,6 +248,7 @@ class WorkerInteractor:
         fixtures are torn down knowing what runs next)."""
         self.item_index = index
         next_index = self.next_index()
+        item_at: Callable[[int], pytest.Item]
         if self.split is not None:
             item_at = self.split.item
         else:
