@@ -61,13 +61,18 @@
 #include <math.h>
 #include <stdint.h>
 
+/* Streams (FIFOs polled with poll()) are POSIX only; Windows gets events
+ * over the channel alone.  -DXC_NO_STREAMS builds that stream-less pump
+ * elsewhere too (.ci/portability_check.py compiles it so on Linux). */
 #ifdef MS_WINDOWS
 #include <windows.h>
 #else
+#include <time.h>
+#endif
+#if !defined(MS_WINDOWS) && !defined(XC_NO_STREAMS)
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <time.h>
 #include <unistd.h>
 #define XC_HAVE_STREAMS 1
 #endif
@@ -415,6 +420,7 @@ stream_find(PumpObject *self, PyObject *slot)
     return -1;
 }
 
+#ifdef XC_HAVE_STREAMS
 /* Decode every whole frame buffered in stream i into `out`.  Returns 0;
  * 1 when the stream turned out to be malformed (one EV_BADFRAME event was
  * appended; the caller closes the stream); -1 with an exception set
@@ -470,7 +476,6 @@ stream_split(PumpObject *self, xc_state *st, Py_ssize_t i, PyObject *out)
     return result;
 }
 
-#ifdef XC_HAVE_STREAMS
 /* Read what stream i has without blocking (at most `budget` bytes; < 0:
  * until it would block) and decode its whole frames into `out`.  Closes
  * the stream at end of file (a partial frame left by a worker that died
@@ -626,6 +631,7 @@ Pump_attach_stream(PumpObject *self, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     }
 #ifndef XC_HAVE_STREAMS
+    (void)self;
     PyErr_SetString(PyExc_NotImplementedError,
                     "event pipes are not supported on this platform");
     return NULL;
