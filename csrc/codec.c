@@ -86,7 +86,7 @@
 #define XC_U32_MAX ((uint64_t)0xFFFFFFFFu)
 #define XC_INLINE_BUF 512
 #define XC_INLINE_STRS 64
-#define XC_WRITER_KEEP 65536   /* take() shrinks a buffer bigger than this */
+#define XC_WRITER_KEEP 65536 /* take() shrinks a buffer bigger than this */
 
 /* Kinds that may appear in a frame. */
 static const uint64_t xc_wire_kinds =
@@ -222,11 +222,11 @@ put_u32le(unsigned char *p, uint32_t v)
 
 typedef struct {
     uint32_t *slots;
-    size_t mask;         /* number of slots - 1; a power of two - 1 */
-    PyObject **keys;     /* strong references */
+    size_t mask; /* number of slots - 1; a power of two - 1 */
+    PyObject **keys; /* strong references */
     Py_hash_t *hashes;
-    Py_ssize_t n;        /* entries */
-    Py_ssize_t cap;      /* room in keys / hashes */
+    Py_ssize_t n; /* entries */
+    Py_ssize_t cap; /* room in keys / hashes */
     uint32_t inline_slots[XC_TAB_INLINE_SLOTS];
     PyObject *inline_keys[XC_TAB_INLINE_KEYS];
     Py_hash_t inline_hashes[XC_TAB_INLINE_KEYS];
@@ -600,8 +600,7 @@ enc_depth_error(void)
 static int
 enc_changed_error(const char *what)
 {
-    PyErr_Format(PyExc_RuntimeError, "%s changed size during encoding",
-                 what);
+    PyErr_Format(PyExc_RuntimeError, "%s changed size during encoding", what);
     return -1;
 }
 
@@ -825,16 +824,16 @@ typedef struct {
     const unsigned char *start;
     const unsigned char *p;
     const unsigned char *end;
-    PyObject *FrameError;   /* borrowed */
+    PyObject *FrameError; /* borrowed */
     /* borrowed: the module's caches shared across frames (dec_key(),
      * dec_cached_str(), dec_int()), or NULL to share nothing */
     xc_codec_state *caches;
     /* the last tuple of plain values that added nothing to the string
      * table, and its bytes (tag included): see dec_seq() */
-    PyObject *last_tuple;   /* new reference, or NULL */
+    PyObject *last_tuple; /* new reference, or NULL */
     const unsigned char *last_tuple_at;
     Py_ssize_t last_tuple_size;
-    PyObject **strs;        /* string table: new references */
+    PyObject **strs; /* string table: new references */
     Py_ssize_t nstrs;
     Py_ssize_t strs_cap;
     PyObject *inline_strs[XC_INLINE_STRS];
@@ -944,8 +943,7 @@ dec_length(xc_dec *d, Py_ssize_t unit, const char *what, Py_ssize_t *out)
 
 /* The decoder.  Every dec_* helper returning PyObject * returns a new
  * reference, or NULL with FrameError (or MemoryError) set. */
-static PyObject *
-dec_value(xc_dec *d, int depth);
+static PyObject *dec_value(xc_dec *d, int depth);
 
 /* The str of the n bytes at d->p if they are ASCII and short, from the
  * cross-frame cache (filling its slot on a miss); new reference.  NULL
@@ -1141,8 +1139,7 @@ dec_seq(xc_dec *d, int is_list, int depth)
                      XC_MAX_DEPTH, dec_offset(d));
         return NULL;
     }
-    if (dec_length(d, 1, is_list ? "list length" : "tuple length", &n) <
-        0) {
+    if (dec_length(d, 1, is_list ? "list length" : "tuple length", &n) < 0) {
         return NULL;
     }
     PyObject *seq = is_list ? PyList_New(n) : PyTuple_New(n);
@@ -1699,9 +1696,9 @@ XC_ONE_ARG_FUNCTION(decode_frame, "data")
 
 typedef struct {
     PyObject_HEAD
-    xc_enc enc;          /* buf starts with XC_HEADER_SIZE reserved bytes */
+    xc_enc enc; /* buf starts with XC_HEADER_SIZE reserved bytes */
     Py_ssize_t nevents;
-    int busy;            /* inside add()/take(): refuse re-entry */
+    int busy; /* inside add()/take(): refuse re-entry */
 } FrameWriterObject;
 
 static PyObject *
@@ -1755,8 +1752,7 @@ static int
 FrameWriter_enter(FrameWriterObject *self)
 {
     if (self->busy) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "FrameWriter used re-entrantly");
+        PyErr_SetString(PyExc_RuntimeError, "FrameWriter used re-entrantly");
         return -1;
     }
     if (self->enc.buf.data == NULL) {
@@ -1781,8 +1777,8 @@ FrameWriter_add(FrameWriterObject *self, PyObject *const *args,
         argv[0] = args[0];
         argv[1] = args[1];
     }
-    else if (xc_unpack_args("add", args, nargs, kwnames, names, 2, 2,
-                            argv) < 0) {
+    else if (xc_unpack_args("add", args, nargs, kwnames, names, 2, 2, argv) <
+             0) {
         return NULL;
     }
     if (FrameWriter_enter(self) < 0) {
@@ -1849,9 +1845,8 @@ FrameWriter_len(FrameWriterObject *self)
 static PyObject *
 FrameWriter_get_nbytes(FrameWriterObject *self, void *Py_UNUSED(closure))
 {
-    Py_ssize_t n = self->enc.buf.data == NULL
-                       ? 0
-                       : self->enc.buf.len - XC_HEADER_SIZE;
+    Py_ssize_t n =
+        self->enc.buf.data == NULL ? 0 : self->enc.buf.len - XC_HEADER_SIZE;
     return PyLong_FromSsize_t(n);
 }
 
@@ -1882,10 +1877,10 @@ static PyType_Slot FrameWriter_slots[] = {
     {Py_tp_methods, FrameWriter_methods},
     {Py_tp_getset, FrameWriter_getset},
     {Py_sq_length, FrameWriter_len},
-    {Py_tp_doc, (void *)PyDoc_STR(
-                    "FrameWriter()\n--\n\n"
-                    "Accumulates events into one frame (worker side "
-                    "batching).")},
+    {Py_tp_doc,
+     (void *)PyDoc_STR("FrameWriter()\n--\n\n"
+                       "Accumulates events into one frame (worker side "
+                       "batching).")},
     {0, NULL},
 };
 

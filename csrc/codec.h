@@ -46,13 +46,13 @@ enum {
 #define XC_STR_CACHE_SLOTS 1024
 
 typedef struct {
-    PyObject *FrameError;          /* exception type, subclass of ValueError */
+    PyObject *FrameError; /* exception type, subclass of ValueError */
     PyTypeObject *FrameWriter_Type;
-    PyObject *key_cache;           /* dict: canonical dict keys, dec_key() */
+    PyObject *key_cache; /* dict: canonical dict keys, dec_key() */
     PyObject *str_cache[XC_STR_CACHE_SLOTS]; /* exact ASCII strs, or NULL */
     /* the last int decoded outside CPython's small-int range, and its
      * value: a test's reports carry the same item_index (dec_value) */
-    PyObject *last_int;            /* exact int, or NULL */
+    PyObject *last_int; /* exact int, or NULL */
     long long last_int_value;
 } xc_codec_state;
 
@@ -75,17 +75,16 @@ PyObject *xc_decode_frame(struct xc_state *st, const char *buf,
  * (slot, kind, payload) when `slot` is not NULL (borrowed), else as
  * (kind, payload).  0 on success; -1 with FrameError (or MemoryError) set,
  * in which case `out` is back at the length it had on entry. */
-int xc_decode_frame_into(struct xc_state *st, const char *buf,
-                         Py_ssize_t len, PyObject *slot, PyObject *out);
+int xc_decode_frame_into(struct xc_state *st, const char *buf, Py_ssize_t len,
+                         PyObject *slot, PyObject *out);
 
 /* Argument parsing for METH_FASTCALL | METH_KEYWORDS: fill out[0..max)
  * from the positional `args` and the keywords named in `kwnames`
  * (matched against `names`); out[i] is NULL for an optional argument not
  * given (i >= min).  Borrowed references.  0 / -1 with TypeError. */
-int xc_unpack_args(const char *fname, PyObject *const *args,
-                   Py_ssize_t nargs, PyObject *kwnames,
-                   const char *const *names, Py_ssize_t min, Py_ssize_t max,
-                   PyObject **out);
+int xc_unpack_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+                   PyObject *kwnames, const char *const *names,
+                   Py_ssize_t min, Py_ssize_t max, PyObject **out);
 
 /* The FrameError type of `st` (borrowed); ValueError once the module state
  * has been cleared. */

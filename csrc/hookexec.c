@@ -90,8 +90,8 @@ plain_impl(const xc_hookexec_state *hs, PyObject *impl, PyObject *kwargs,
         return 0;
     }
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
-        PyObject *value = PyDict_GetItemWithError(kwargs,
-                                                  PyTuple_GET_ITEM(args, i));
+        PyObject *value =
+            PyDict_GetItemWithError(kwargs, PyTuple_GET_ITEM(args, i));
         if (value == NULL) {
             Py_DECREF(args);
             return PyErr_Occurred() ? -1 : 0;
@@ -138,8 +138,8 @@ call_plain(PyObject **functions, PyObject **argnames, Py_ssize_t n,
         }
         PyObject *res = NULL;
         if (k == nargs) {
-            res = PyObject_Vectorcall(functions[i], args, (size_t)nargs,
-                                      NULL);
+            res =
+                PyObject_Vectorcall(functions[i], args, (size_t)nargs, NULL);
         }
         while (k > 0) {
             Py_DECREF(args[--k]);
@@ -166,8 +166,8 @@ call_plain(PyObject **functions, PyObject **argnames, Py_ssize_t n,
     if (!firstresult) {
         return results;
     }
-    PyObject *first = PyList_GET_SIZE(results) ? PyList_GET_ITEM(results, 0)
-                                               : Py_None;
+    PyObject *first =
+        PyList_GET_SIZE(results) ? PyList_GET_ITEM(results, 0) : Py_None;
     Py_INCREF(first);
     Py_DECREF(results);
     return first;
@@ -233,8 +233,8 @@ HookExec_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
     /* Not subclassable: the type is the module's own. */
     xc_state *st = (xc_state *)PyType_GetModuleState(Py_TYPE(self));
     PyObject *result = NULL;
-    int r = st == NULL ? -1 : run_plain(st, impls, args[2], firstresult,
-                                        &result);
+    int r =
+        st == NULL ? -1 : run_plain(st, impls, args[2], firstresult, &result);
     Py_DECREF(impls);
     if (r == 0) {
         return PyObject_Vectorcall(self->fallback, args, nargsf, NULL);
@@ -323,12 +323,13 @@ done:
     return ok;
 }
 
-PyDoc_STRVAR(HookExec_relay_doc,
-"relay($self, hookcaller, kwargs, /)\n--\n\n"
-"hookcaller(**kwargs), skipping pluggy's Python frames where that changes\n"
-"nothing: this object is the plugin manager's _inner_hookexec, the hook\n"
-"has a spec, is not historic, gets every argument of its spec and has\n"
-"only plain implementations.");
+PyDoc_STRVAR(
+    HookExec_relay_doc,
+    "relay($self, hookcaller, kwargs, /)\n--\n\n"
+    "hookcaller(**kwargs), skipping pluggy's Python frames where that changes\n"
+    "nothing: this object is the plugin manager's _inner_hookexec, the hook\n"
+    "has a spec, is not historic, gets every argument of its spec and has\n"
+    "only plain implementations.");
 
 static PyObject *
 HookExec_relay(HookExecObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -428,14 +429,13 @@ HookExec_get_fallback(HookExecObject *self, void *closure)
 
 static PyGetSetDef HookExec_getset[] = {
     {"fallback", (getter)HookExec_get_fallback, NULL,
-     PyDoc_STR("The function that takes the calls this one does not."),
-     NULL},
+     PyDoc_STR("The function that takes the calls this one does not."), NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyMemberDef HookExec_members[] = {
-    {"__vectorcalloffset__", T_PYSSIZET,
-     offsetof(HookExecObject, vectorcall), READONLY, NULL},
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(HookExecObject, vectorcall),
+     READONLY, NULL},
     {NULL, 0, 0, 0, NULL},
 };
 

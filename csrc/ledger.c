@@ -291,8 +291,8 @@ xc_ledger_add_node(xc_ledger *lg)
             PyErr_NoMemory();
             return -1;
         }
-        xc_node_rec *nodes = PyMem_Resize(lg->nodes, xc_node_rec,
-                                          (size_t)newcap);
+        xc_node_rec *nodes =
+            PyMem_Resize(lg->nodes, xc_node_rec, (size_t)newcap);
         if (nodes == NULL) {
             PyErr_NoMemory();
             return -1;
@@ -367,7 +367,8 @@ xc_ledger_send(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t n)
     moved += xc_ideque_move_front(&rec->pending, &lg->pending, want - moved);
     while (moved < want) {
         xc_ideque *victim = &lg->nodes[ledger_victim(lg, rec)].home;
-        Py_ssize_t k = xc_ideque_move_front(&rec->pending, victim, want - moved);
+        Py_ssize_t k =
+            xc_ideque_move_front(&rec->pending, victim, want - moved);
         lg->nhome -= k;
         moved += k;
     }

@@ -65,8 +65,7 @@ int xc_ideque_append_range(xc_ideque *dq, Py_ssize_t start, Py_ssize_t stop);
 int xc_ideque_extend(xc_ideque *dst, const xc_ideque *src);
 /* Move the first min(n, len(src)) elements of src to the back of dst, in
  * order; returns how many were moved, or -1 (then nothing moved). */
-Py_ssize_t xc_ideque_move_front(xc_ideque *dst, xc_ideque *src,
-                                Py_ssize_t n);
+Py_ssize_t xc_ideque_move_front(xc_ideque *dst, xc_ideque *src, Py_ssize_t n);
 /* Exchange the contents of two deques (O(1)). */
 void xc_ideque_swap(xc_ideque *a, xc_ideque *b);
 
@@ -79,18 +78,18 @@ enum {
     XC_NODE_HAS_COLLECTION = 1 << 2, /* its collection was accepted */
     XC_NODE_STARTED = 1 << 3,       /* initial work was sent (each) */
     XC_NODE_LATE = 1 << 4,          /* collection came after completion */
-    XC_NODE_IGNORED = 1 << 5,       /* late and collection differs: no work */
-    XC_NODE_ORPHANED = 1 << 6,      /* removed with work left for a
+    XC_NODE_IGNORED = 1 << 5, /* late and collection differs: no work */
+    XC_NODE_ORPHANED = 1 << 6, /* removed with work left for a
                                        replacement node (each) */
 };
 
 typedef struct {
-    xc_ideque pending;     /* indices sent to the node, not completed */
-    xc_ideque home;        /* not yet sent, kept for this node first */
+    xc_ideque pending; /* indices sent to the node, not completed */
+    xc_ideque home; /* not yet sent, kept for this node first */
     Py_ssize_t home_start; /* the range given by set_home(), or 0, 0 */
     Py_ssize_t home_stop;
-    Py_ssize_t last_sent;  /* the highest index ever sent to it, or -1 */
-    Py_ssize_t victim;     /* the slot whose home it takes from, or -1 */
+    Py_ssize_t last_sent; /* the highest index ever sent to it, or -1 */
+    Py_ssize_t victim; /* the slot whose home it takes from, or -1 */
     Py_ssize_t ncompleted; /* indices the node reported complete */
     unsigned int flags;
 } xc_node_rec;
@@ -99,10 +98,10 @@ typedef struct {
     xc_node_rec *nodes; /* indexed by slot; slots are never reused */
     Py_ssize_t nslots;
     Py_ssize_t cap;
-    Py_ssize_t nactive;    /* slots without XC_NODE_REMOVED */
-    xc_ideque pending;     /* indices not yet sent to any node (and in
+    Py_ssize_t nactive; /* slots without XC_NODE_REMOVED */
+    xc_ideque pending; /* indices not yet sent to any node (and in
                               no node's home) */
-    Py_ssize_t nhome;      /* indices in the nodes' home deques */
+    Py_ssize_t nhome; /* indices in the nodes' home deques */
     Py_ssize_t ncompleted; /* completions over all nodes */
 } xc_ledger;
 

@@ -139,9 +139,8 @@ static PyModuleDef_Slot xc_slots[] = {
     {0, NULL},
 };
 
-PyDoc_STRVAR(xc_doc,
-             "Private C core of xdist_c: wire codec, channel pump, "
-             "ledger, schedulers and plain hook calls.");
+PyDoc_STRVAR(xc_doc, "Private C core of xdist_c: wire codec, channel pump, "
+                     "ledger, schedulers and plain hook calls.");
 
 PyModuleDef xc_module_def = {
     PyModuleDef_HEAD_INIT,

@@ -77,6 +77,9 @@
 #define XC_HAVE_STREAMS 1
 #endif
 
+/* Not formatted: clang-format cannot lay out comments that go on after a
+ * #define. */
+/* clang-format off */
 #define XC_RAW (-1)                 /* entry kind: a frame to decode */
 #define XC_WAIT_SLICE_US 50000      /* wake this often to run signal
                                        handlers the OS did not deliver to
@@ -87,6 +90,7 @@
 #define XC_LINGER_EVENTS 48         /* get(linger=...) lingers only when
                                        fewer events than this are ready */
 #define XC_LINGER_MAX_US 1000000    /* and for at most a second */
+/* clang-format on */
 
 /* Microseconds of a monotonic clock. */
 static int64_t
@@ -442,15 +446,15 @@ stream_split(PumpObject *self, xc_state *st, Py_ssize_t i, PyObject *out)
         else if (body > XC_STREAM_MAX_FRAME) {
             msg = PyUnicode_FromFormat(
                 "frame of %zd bytes on the event pipe exceeds the limit of "
-                "%zd bytes", body, XC_STREAM_MAX_FRAME);
+                "%zd bytes",
+                body, XC_STREAM_MAX_FRAME);
         }
         else if (s->len - pos < XC_HEADER_SIZE + body) {
             break; /* the rest of this frame is still on its way */
         }
         else {
             int r = xc_decode_frame_into(st, s->buf + pos,
-                                         XC_HEADER_SIZE + body, s->slot,
-                                         out);
+                                         XC_HEADER_SIZE + body, s->slot, out);
             if (r == 0) {
                 pos += XC_HEADER_SIZE + body;
                 continue;
@@ -461,7 +465,8 @@ stream_split(PumpObject *self, xc_state *st, Py_ssize_t i, PyObject *out)
             }
             msg = take_error_message();
         }
-        if (msg == NULL || append_event(out, s->slot, XC_EV_BADFRAME, msg) < 0) {
+        if (msg == NULL ||
+            append_event(out, s->slot, XC_EV_BADFRAME, msg) < 0) {
             Py_XDECREF(msg);
             result = -1;
             break;
@@ -768,7 +773,8 @@ pump_should_linger(PyObject *out, int64_t *linger_us)
     /* Only a test's progress waits: start-up, collection, warnings, a
      * worker finishing or going away are handled at once. */
     for (Py_ssize_t i = 0; i < n; i++) {
-        long kind = PyLong_AsLong(PyTuple_GET_ITEM(PyList_GET_ITEM(out, i), 1));
+        long kind =
+            PyLong_AsLong(PyTuple_GET_ITEM(PyList_GET_ITEM(out, i), 1));
         if (kind != XC_EV_LOGSTART && kind != XC_EV_TESTREPORT &&
             kind != XC_EV_LOGFINISH && kind != XC_EV_COMPLETE) {
             return 0;
@@ -820,7 +826,7 @@ Pump_get(PumpObject *self, PyObject *const *args, Py_ssize_t nargs,
     }
     if (given) {
         linger_us = t * 1e6 < XC_LINGER_MAX_US ? (int64_t)(t * 1e6)
-                                                : XC_LINGER_MAX_US;
+                                               : XC_LINGER_MAX_US;
     }
     given = seconds_arg(argv[0], "timeout", &t);
     if (given < 0) {
@@ -1178,8 +1184,7 @@ Feeder_repr(FeederObject *self)
     if (self->slot == NULL) {
         return PyUnicode_FromString("<xdist_c._core.Feeder (cleared)>");
     }
-    return PyUnicode_FromFormat("<xdist_c._core.Feeder slot=%R>",
-                                self->slot);
+    return PyUnicode_FromFormat("<xdist_c._core.Feeder slot=%R>", self->slot);
 }
 
 static PyObject *
@@ -1200,8 +1205,8 @@ static PyType_Slot Feeder_slots[] = {
     {Py_tp_traverse, Feeder_traverse},
     {Py_tp_clear, Feeder_clear},
     {Py_tp_repr, Feeder_repr},
-    {Py_tp_doc, (void *)PyDoc_STR(
-                    "Channel callback made by Pump.feeder(slot).")},
+    {Py_tp_doc,
+     (void *)PyDoc_STR("Channel callback made by Pump.feeder(slot).")},
     {0, NULL},
 };
 

@@ -54,10 +54,11 @@
 /* --- managed __dict__ (3.12+) or a dict member (older) ----------------- */
 
 #if PY_VERSION_HEX >= 0x030D0000
-#define XC_VISIT_DICT(op, visit, arg) PyObject_VisitManagedDict(op, visit, arg)
+#define XC_VISIT_DICT(op, visit, arg)                                        \
+    PyObject_VisitManagedDict(op, visit, arg)
 #define XC_CLEAR_DICT(op) PyObject_ClearManagedDict(op)
 #elif PY_VERSION_HEX >= 0x030C0000
-#define XC_VISIT_DICT(op, visit, arg) \
+#define XC_VISIT_DICT(op, visit, arg)                                        \
     _PyObject_VisitManagedDict(op, visit, arg)
 #define XC_CLEAR_DICT(op) _PyObject_ClearManagedDict(op)
 #endif
@@ -188,8 +189,8 @@ int
 xc_sched_same_ids(PyObject *ids, PyObject *collection)
 {
     int result = 1;
-    PyObject *seq = PySequence_Fast(collection,
-                                    "a collection must be a sequence");
+    PyObject *seq =
+        PySequence_Fast(collection, "a collection must be a sequence");
     if (seq == NULL) {
         return -1;
     }
@@ -419,8 +420,8 @@ was_removed(xc_sched *self, PyObject *node)
 }
 
 int
-xc_sched_accept_collection(xc_sched *self, xc_sched_state *ss,
-                           PyObject *node, PyObject *collection)
+xc_sched_accept_collection(xc_sched *self, xc_sched_state *ss, PyObject *node,
+                           PyObject *collection)
 {
     PyObject *ids = NULL, *base_node = NULL, *base_ids = NULL;
     PyObject *nodeobj = NULL;
@@ -437,8 +438,7 @@ xc_sched_accept_collection(xc_sched *self, xc_sched_state *ss,
     }
     if (xc_ledger_node(&self->ledger, slot)->flags &
         (XC_NODE_HAS_COLLECTION | XC_NODE_IGNORED)) {
-        PyErr_SetString(PyExc_ValueError,
-                        "node already sent its collection");
+        PyErr_SetString(PyExc_ValueError, "node already sent its collection");
         return -1;
     }
     if (!(self->scheduled && self->ncollections >= self->numnodes)) {
@@ -806,8 +806,7 @@ base_add_node(PyObject *op, PyTypeObject *cls, PyObject *const *args,
         return NULL;
     }
     PyObject *pyslot = PyLong_FromSsize_t(slot);
-    if (pyslot == NULL ||
-        PyDict_SetItem(self->node2slot, node, pyslot) < 0) {
+    if (pyslot == NULL || PyDict_SetItem(self->node2slot, node, pyslot) < 0) {
         /* The slot stays allocated but is never live. */
         Py_XDECREF(pyslot);
         xc_ledger_remove_node(&self->ledger, slot);
@@ -881,8 +880,8 @@ base_remove_pending_tests_from_node(PyObject *op, PyTypeObject *cls,
     PyObject *argv[2] = {NULL, NULL};
     (void)op;
     (void)cls;
-    if (xc_parse_args("remove_pending_tests_from_node", args, nargs,
-                      kwnames, names, 2, 2, argv) < 0) {
+    if (xc_parse_args("remove_pending_tests_from_node", args, nargs, kwnames,
+                      names, 2, 2, argv) < 0) {
         return NULL;
     }
     PyErr_SetString(PyExc_NotImplementedError,
@@ -921,9 +920,9 @@ base_abstract(PyObject *op, PyObject *args, PyObject *kwds)
     return NULL;
 }
 
-#define XC_ABSTRACT(name)                                          \
-    {name, (PyCFunction)(void (*)(void))base_abstract,             \
-     METH_VARARGS | METH_KEYWORDS,                                 \
+#define XC_ABSTRACT(name)                                                    \
+    {name, (PyCFunction)(void (*)(void))base_abstract,                       \
+     METH_VARARGS | METH_KEYWORDS,                                           \
      PyDoc_STR("Implemented by the concrete scheduler types.")}
 
 static PyMethodDef base_methods[] = {
@@ -933,7 +932,8 @@ static PyMethodDef base_methods[] = {
     XC_ABSTRACT("remove_node"),
     XC_ABSTRACT("schedule"),
     {"add_node", (PyCFunction)(void (*)(void))base_add_node, XC_METH,
-     PyDoc_STR("add_node($self, node)\n--\n\nRegister a node that is ready.")},
+     PyDoc_STR(
+         "add_node($self, node)\n--\n\nRegister a node that is ready.")},
     {"node_pending", (PyCFunction)(void (*)(void))base_node_pending, XC_METH,
      PyDoc_STR("node_pending($self, node)\n--\n\n"
                "Indices sent to node and not yet completed, in order.")},
@@ -967,8 +967,7 @@ static PyGetSetDef base_getset[] = {
     {"collection", base_get_collection, NULL,
      PyDoc_STR("The collection (see the concrete types)."), NULL},
     {"nodes", base_get_nodes, NULL,
-     PyDoc_STR("The nodes not removed, in the order they were added."),
-     NULL},
+     PyDoc_STR("The nodes not removed, in the order they were added."), NULL},
     {"collection_is_completed", base_get_collection_is_completed, NULL,
      PyDoc_STR("True once numnodes collections were received."), NULL},
     {"tests_finished", base_get_tests_finished, NULL,
@@ -990,9 +989,9 @@ static PyMemberDef base_members[] = {
 #endif
 
 static PyType_Slot base_slots[] = {
-    {Py_tp_doc, (void *)PyDoc_STR(
-                    "Common part of the xdist_c schedulers; not "
-                    "instantiable.")},
+    {Py_tp_doc,
+     (void *)PyDoc_STR("Common part of the xdist_c schedulers; not "
+                       "instantiable.")},
     {Py_tp_new, base_new},
     {Py_tp_dealloc, xc_sched_dealloc},
     {Py_tp_traverse, xc_sched_traverse_obj},

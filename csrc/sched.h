@@ -60,11 +60,11 @@ typedef struct {
 /* Flags of every scheduler type: GC, subclassable, with an instance
  * __dict__ (managed from 3.12 on, a dict member before). */
 #if PY_VERSION_HEX >= 0x030C0000
-#define XC_SCHED_FLAGS                                               \
-    (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE | \
+#define XC_SCHED_FLAGS                                                       \
+    (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE |         \
      Py_TPFLAGS_MANAGED_DICT)
 #else
-#define XC_SCHED_FLAGS \
+#define XC_SCHED_FLAGS                                                       \
     (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE)
 #endif
 
@@ -95,10 +95,9 @@ void xc_sched_dealloc(PyObject *self);
 /* Parse METH_FASTCALL|METH_KEYWORDS arguments: out[i] (preset by the
  * caller to NULL or a default) receives a borrowed reference for each
  * argument given; the first nrequired must be given.  0 / -1. */
-int xc_parse_args(const char *fname, PyObject *const *args,
-                  Py_ssize_t nargs, PyObject *kwnames,
-                  const char *const *names, Py_ssize_t nrequired,
-                  Py_ssize_t nmax, PyObject **out);
+int xc_parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
+                  PyObject *kwnames, const char *const *names,
+                  Py_ssize_t nrequired, Py_ssize_t nmax, PyObject **out);
 
 /* 0 if the object is usable, -1 with RuntimeError if tp_clear ran. */
 int xc_sched_check(xc_sched *self);

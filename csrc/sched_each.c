@@ -145,8 +145,7 @@ each_add_node_collection(PyObject *op, PyTypeObject *cls,
     }
     if (xc_ledger_node(&self->ledger, slot)->flags &
         (XC_NODE_HAS_COLLECTION | XC_NODE_LATE)) {
-        PyErr_SetString(PyExc_ValueError,
-                        "node already sent its collection");
+        PyErr_SetString(PyExc_ValueError, "node already sent its collection");
         return NULL;
     }
     if (self->ncollections < self->numnodes) {
@@ -177,7 +176,8 @@ each_add_node_collection(PyObject *op, PyTypeObject *cls,
             continue;
         }
         dead_ids = Py_XNewRef(xc_sched_coll_of(self, dead));
-        int same = dead_ids == NULL ? 0 : xc_sched_same_ids(dead_ids, argv[1]);
+        int same =
+            dead_ids == NULL ? 0 : xc_sched_same_ids(dead_ids, argv[1]);
         if (same < 0) {
             goto error;
         }
@@ -226,16 +226,16 @@ each_start(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot)
 {
     xc_node_rec *rec = xc_ledger_node(&self->ledger, slot);
     if (xc_ideque_len(&rec->pending) > 0) {
-        if (xc_sched_send_some(self, ss, slot,
-                               xc_ideque_len(&rec->pending)) < 0) {
+        if (xc_sched_send_some(self, ss, slot, xc_ideque_len(&rec->pending)) <
+            0) {
             return -1;
         }
     }
     else if ((rec->flags & XC_NODE_HAS_COLLECTION) &&
              !(rec->flags & XC_NODE_LATE)) {
         PyObject *ids = xc_sched_coll_of(self, slot);
-        if (xc_ideque_append_range(&rec->pending, 0,
-                                   PyList_GET_SIZE(ids)) < 0) {
+        if (xc_ideque_append_range(&rec->pending, 0, PyList_GET_SIZE(ids)) <
+            0) {
             return -1;
         }
         PyObject *node = Py_NewRef(xc_sched_node(self, slot));
@@ -318,9 +318,8 @@ each_mark_test_complete(PyObject *op, PyTypeObject *cls,
 }
 
 static PyObject *
-each_mark_test_pending(PyObject *op, PyTypeObject *cls,
-                       PyObject *const *args, Py_ssize_t nargs,
-                       PyObject *kwnames)
+each_mark_test_pending(PyObject *op, PyTypeObject *cls, PyObject *const *args,
+                       Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const names[] = {"item"};
     PyObject *item = NULL;
@@ -393,8 +392,8 @@ static PyMethodDef each_methods[] = {
      PyDoc_STR("mark_test_complete($self, node, item_index, "
                "duration=0)\n--\n\n"
                "The node finished a test.")},
-    {"mark_test_pending",
-     (PyCFunction)(void (*)(void))each_mark_test_pending, XC_METH,
+    {"mark_test_pending", (PyCFunction)(void (*)(void))each_mark_test_pending,
+     XC_METH,
      PyDoc_STR("mark_test_pending($self, item)\n--\n\n"
                "Not supported: raises NotImplementedError.")},
     {"remove_node", (PyCFunction)(void (*)(void))each_remove_node, XC_METH,

@@ -99,8 +99,7 @@ slice_count(Py_ssize_t len, Py_ssize_t num)
 /* Python: self._send(node, num) -- move pending[:num] to the node and
  * call node.send_runtest_some(those).  0 / -1. */
 static int
-load_send(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
-          Py_ssize_t num)
+load_send(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot, Py_ssize_t num)
 {
     if (xc_ledger_node(&self->ledger, slot)->flags & XC_NODE_REMOVED) {
         return 0;
@@ -423,9 +422,8 @@ load_mark_test_complete(PyObject *op, PyTypeObject *cls,
 }
 
 static PyObject *
-load_mark_test_pending(PyObject *op, PyTypeObject *cls,
-                       PyObject *const *args, Py_ssize_t nargs,
-                       PyObject *kwnames)
+load_mark_test_pending(PyObject *op, PyTypeObject *cls, PyObject *const *args,
+                       Py_ssize_t nargs, PyObject *kwnames)
 {
     static const char *const names[] = {"item"};
     PyObject *item = NULL;
@@ -482,9 +480,9 @@ load_remove_node(PyObject *op, PyTypeObject *cls, PyObject *const *args,
         Py_RETURN_NONE;
     }
     /* The first pending test is the one that was running. */
-    PyObject *crashed = xc_sched_coll_item(
-        self->scheduled ? self->base_ids : NULL,
-        xc_ideque_get(&rec->pending, 0));
+    PyObject *crashed =
+        xc_sched_coll_item(self->scheduled ? self->base_ids : NULL,
+                           xc_ideque_get(&rec->pending, 0));
     if (crashed == NULL) {
         return NULL;
     }
@@ -515,8 +513,8 @@ static PyMethodDef load_methods[] = {
      PyDoc_STR("mark_test_complete($self, node, item_index, "
                "duration=0)\n--\n\n"
                "The node finished a test; send it more if it runs low.")},
-    {"mark_test_pending",
-     (PyCFunction)(void (*)(void))load_mark_test_pending, XC_METH,
+    {"mark_test_pending", (PyCFunction)(void (*)(void))load_mark_test_pending,
+     XC_METH,
      PyDoc_STR("mark_test_pending($self, item)\n--\n\n"
                "Queue nodeid item again, first in line.")},
     {"remove_node", (PyCFunction)(void (*)(void))load_remove_node, XC_METH,

@@ -179,8 +179,8 @@ has_custom_split(PyObject *self, xc_sched_state *ss)
     if (mine == NULL) {
         return -1;
     }
-    PyObject *builtin = PyObject_GetAttr(
-        (PyObject *)ss->ScopeScheduler_Type, ss->str_split_scope);
+    PyObject *builtin = PyObject_GetAttr((PyObject *)ss->ScopeScheduler_Type,
+                                         ss->str_split_scope);
     int custom = builtin == NULL ? -1 : mine != builtin;
     Py_DECREF(mine);
     Py_XDECREF(builtin);

@@ -440,8 +440,8 @@ steal_remove_pending_tests_from_node(PyObject *op, PyTypeObject *cls,
     xc_sched *base = &self->base;
     xc_sched_state *ss = xc_sched_state_of(cls);
     if (ss == NULL || xc_sched_check(base) < 0 ||
-        xc_parse_args("remove_pending_tests_from_node", args, nargs,
-                      kwnames, names, 2, 2, argv) < 0) {
+        xc_parse_args("remove_pending_tests_from_node", args, nargs, kwnames,
+                      names, 2, 2, argv) < 0) {
         return NULL;
     }
     Py_ssize_t slot = xc_sched_slot_of(base, argv[0]);

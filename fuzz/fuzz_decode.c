@@ -145,9 +145,8 @@ check_writer(PyObject *events)
     Py_ssize_t n = PyList_GET_SIZE(events);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *ev = PyList_GET_ITEM(events, i);
-        PyObject *r = PyObject_CallMethod(w, "add", "OO",
-                                          PyTuple_GET_ITEM(ev, 0),
-                                          PyTuple_GET_ITEM(ev, 1));
+        PyObject *r = PyObject_CallMethod(
+            w, "add", "OO", PyTuple_GET_ITEM(ev, 0), PyTuple_GET_ITEM(ev, 1));
         if (r == NULL) {
             finding("FrameWriter.add() of decoded events");
         }
@@ -180,7 +179,8 @@ check_frame(const uint8_t *data, size_t size)
         if (!PyList_Check(events)) {
             finding("decode_frame() result type");
         }
-        check_roundtrip(encode_frame, decode_frame, events, "frame roundtrip");
+        check_roundtrip(encode_frame, decode_frame, events,
+                        "frame roundtrip");
         check_writer(events);
     }
     if (Py_REFCNT(view) != 1) {
@@ -202,7 +202,8 @@ check_repaired_frame(const uint8_t *data, size_t size)
     }
     uint32_t body = (uint32_t)(size - 11);
     if (data[7] == (uint8_t)body && data[8] == (uint8_t)(body >> 8) &&
-        data[9] == (uint8_t)(body >> 16) && data[10] == (uint8_t)(body >> 24)) {
+        data[9] == (uint8_t)(body >> 16) &&
+        data[10] == (uint8_t)(body >> 24)) {
         return; /* already decoded as it is */
     }
     uint8_t *copy = malloc(size); /* exactly sized, for ASan */
@@ -224,8 +225,8 @@ check_repaired_frame(const uint8_t *data, size_t size)
 static void
 check_pump(const uint8_t *data, size_t size, int frame_ok)
 {
-    PyObject *b = PyBytes_FromStringAndSize((const char *)data,
-                                            (Py_ssize_t)size);
+    PyObject *b =
+        PyBytes_FromStringAndSize((const char *)data, (Py_ssize_t)size);
     if (b == NULL) {
         finding("bytes()");
     }
@@ -314,8 +315,8 @@ expected_stream_events(const uint8_t *data, size_t size)
         if (size - pos - 11 < body) {
             break;
         }
-        PyObject *piece =
-            PyBytes_FromStringAndSize((const char *)h, (Py_ssize_t)(11 + body));
+        PyObject *piece = PyBytes_FromStringAndSize((const char *)h,
+                                                    (Py_ssize_t)(11 + body));
         PyObject *evs = decoded(call1(decode_frame, piece), "decode_frame()");
         Py_DECREF(piece);
         if (evs == NULL) {
@@ -343,8 +344,8 @@ check_stream(const uint8_t *data, size_t size)
     if (pipe(p) < 0) {
         finding("pipe()");
     }
-    PyObject *r = PyObject_CallMethod(pump, "attach_stream", "ii",
-                                      STREAM_SLOT, p[0]);
+    PyObject *r =
+        PyObject_CallMethod(pump, "attach_stream", "ii", STREAM_SLOT, p[0]);
     if (r == NULL) {
         finding("Pump.attach_stream()");
     }
