@@ -54,6 +54,8 @@ def _normalized(name: str) -> str:
 class CompatDistribution(importlib.metadata.Distribution):
     """Metadata only: no files, no entry points."""
 
+    provided_by_xdist_c = True  # what xdist_c._conflict looks for
+
     def read_text(self, filename: str) -> str | None:
         return _METADATA if filename in ("METADATA", "PKG-INFO") else None
 
@@ -93,3 +95,8 @@ def install() -> None:
     """Answer lookups of "pytest-xdist" in this (worker) process.  Idempotent."""
     if not any(isinstance(finder, CompatFinder) for finder in sys.meta_path):
         sys.meta_path.append(CompatFinder())
+
+
+def uninstall() -> None:
+    """Stop answering (at the end of the worker's session)."""
+    sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, CompatFinder)]

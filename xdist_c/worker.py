@@ -427,4 +427,5 @@ def run_worker(channel: Any, config: pytest.Config, workerinput: dict[str, Any],
     try:
         config.hook.pytest_cmdline_main(config=config)
     finally:
+        distinfo.uninstall()
         interactor.flush()
