@@ -294,7 +294,7 @@ class TestSocket:
         result.stderr.fnmatch_lines(
             [
                 f"ERROR: pytest and xdist-c are not installed for {sys.executable} on *"
-                f"(worker gw0, --tx {spec})*docs/remote.rst*"
+                f"(worker gw0, --tx {spec})*https://xdist-c.readthedocs.io/en/latest/remote.html*"
             ]
         )
         assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()

@@ -4,7 +4,7 @@ Kept minimal: it receives the start-up message, fixes ``sys.path`` and the
 environment, builds the worker's pytest config, then hands over to
 :mod:`xdist_c.worker`, which must be importable where the worker runs (popen
 workers share the controller's environment; remote hosts need xdist-c
-installed, see docs/remote.rst).  Nothing of xdist_c is imported before the
+installed, see docs/remote.rst, online at https://xdist-c.readthedocs.io/en/latest/remote.html).  Nothing of xdist_c is imported before the
 config exists: pytest must be able to mark the plugin for assertion
 rewriting first.
 """
@@ -30,7 +30,7 @@ if __name__ == "__channelexec__":
 
         return ImportError(
             f"xdist-c is not installed for {sys.executable} on {platform.node()} "
-            f"({type(exc).__name__}: {exc}); see docs/remote.rst"
+            f"({type(exc).__name__}: {exc}); see https://xdist-c.readthedocs.io/en/latest/remote.html"
         )
 
     try:

@@ -389,7 +389,7 @@ def _check_remote(gateway: execnet.Gateway) -> None:
             f"{names} {verb} not installed for {executable} on {host} "
             f"(worker {gateway.id}, --tx {describe_spec(gateway.spec)}). Every host needs Python, "
             "pytest, xdist-c, execnet and the suite's dependencies installed, "
-            "and the project's code at the //chdir= path; see docs/remote.rst."
+            "and the project's code at the //chdir= path; see https://xdist-c.readthedocs.io/en/latest/remote.html"
         )
 
 
