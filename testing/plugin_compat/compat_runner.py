@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 CASES = HERE / "cases"
@@ -166,8 +166,14 @@ def run_case(name: str, workdir: Path, python: str) -> dict[str, Any]:
     cmd = [python, "-m", "pytest", *command_args(name)]
     try:
         proc = subprocess.run(
-            cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, errors="replace", timeout=RUN_TIMEOUT,
+            cmd,
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            timeout=RUN_TIMEOUT,
         )
         output, code = proc.stdout, proc.returncode
     except subprocess.TimeoutExpired as exc:
@@ -211,7 +217,9 @@ def _coverage(workdir: Path, output: str) -> Any:
     data = json.loads(path.read_text())
     files = {
         Path(name).name: {
-            k: info[k] for k in ("executed_lines", "missing_lines", "executed_branches", "missing_branches") if k in info
+            k: info[k]
+            for k in ("executed_lines", "missing_lines", "executed_branches", "missing_branches")
+            if k in info
         }
         for name, info in data["files"].items()
     }
@@ -245,7 +253,9 @@ def _json_report(workdir: Path, output: str) -> Any:
     data = json.loads(path.read_text())
     summary = {k: v for k, v in data["summary"].items()}
     tests = sorted(
-        " ".join([t["nodeid"], t["outcome"], *(f"{w}:{t[w]['outcome']}" for w in ("setup", "call", "teardown") if w in t)])
+        " ".join(
+            [t["nodeid"], t["outcome"], *(f"{w}:{t[w]['outcome']}" for w in ("setup", "call", "teardown") if w in t)]
+        )
         + (f" metadata={json.dumps(t['metadata'], sort_keys=True)}" if "metadata" in t else "")
         for t in data.get("tests", [])
     )
@@ -289,7 +299,7 @@ def _sugar(workdir: Path, output: str) -> Any:
     failed: list[str] = []
     head = re.search(r"^Results \([\d.]+s\):$", output, re.M)
     if head:
-        tail = output[head.end():]
+        tail = output[head.end() :]
         counts = {word: int(number) for number, word in re.findall(r"^[ \t]+(\d+) (\w+)[ \t]*$", tail, re.M)}
         failed = re.findall(r"^[ \t]+- (\S+ \S+)[ \t]*$", tail, re.M)
     percents = re.findall(r"(\d+)% ", output)

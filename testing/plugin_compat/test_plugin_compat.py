@@ -25,9 +25,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import compat_runner as runner
+import pytest
 
 PYTHON = os.environ.get("XDIST_C_PLUGIN_PYTHON", "")
 EXPECTED = json.loads(runner.EXPECTED.read_text()) if runner.EXPECTED.exists() else {}
