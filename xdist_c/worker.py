@@ -27,10 +27,12 @@ import pytest
 from xdist_c import _core
 from xdist_c import distinfo
 from xdist_c import forkserver
+from xdist_c import limits
 from xdist_c import sourcecache
 from xdist_c._fastpath import only_pytest_implements
 from xdist_c._fastpath import report_to_json
 from xdist_c.exitgc import skip_exit_collection
+from xdist_c.liveoutput import StdoutRelay
 from xdist_c.split import COPIES_KEY
 from xdist_c.split import CollectionMismatch
 from xdist_c.split import SplitCollection
@@ -62,9 +64,12 @@ class CommandQueue:
     def __init__(self) -> None:
         self._items: deque[int] = deque()
         self._cond = threading.Condition()
+        self._stopped = False
 
     def put_many(self, indices: Sequence[int]) -> None:
         with self._cond:
+            if self._stopped:
+                return
             self._items.extend(indices)
             self._cond.notify()
 
@@ -77,6 +82,15 @@ class CommandQueue:
                 return []
             self._items = deque(i for i in self._items if i not in wanted)
             return present
+
+    def stop(self) -> None:
+        """Drop every queued index and end the run loop (CMD_STOP); later
+        tests sent are ignored."""
+        with self._cond:
+            self._stopped = True
+            self._items.clear()
+            self._items.append(_SHUTDOWN)
+            self._cond.notify()
 
     def try_get(self) -> int | None:
         with self._cond:
@@ -113,10 +127,15 @@ class WorkerInteractor:
         self.testrunuid: str = workerinput["testrunuid"]
         self.writer = _core.FrameWriter()
         self.torun = CommandQueue()
+        # Set by the receiver thread on CMD_STOP (-x/--maxfail reached on the
+        # controller): the test running finishes, no other one starts.
+        self.stopped = threading.Event()
         self.item_index = -1
         self.debug = bool(config.option.debug)
         self._plain_reports = only_pytest_implements(config, "pytest_report_to_serializable")
         config.pluginmanager.register(self, "xdist_c.worker")
+        # -s: descriptor 1 relayed to the controller (xdist_c.liveoutput).
+        self.stdout_relay: StdoutRelay | None = None
         # Collect only a block of the files (see xdist_c.split) when told to.
         self.split: SplitCollection | None = None
         if split is not None:
@@ -169,6 +188,9 @@ class WorkerInteractor:
                 self.send_frame(_core.encode_frame([(_core.EV_UNSCHEDULED, stolen)]))
             elif kind == _core.CMD_SHUTDOWN:
                 self.torun.put_many([_SHUTDOWN])
+            elif kind == _core.CMD_STOP:
+                self.stopped.set()
+                self.torun.stop()
             elif kind == _core.CMD_COLLECTION and self.split is not None:
                 self.split.set_table(payload)
 
@@ -188,6 +210,11 @@ class WorkerInteractor:
         for line in formatted.split("\n"):
             self.log("IERROR>", line)
         self.send(_core.EV_INTERNALERROR, formatted, now=True)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        if self.stdout_relay is not None:
+            self.stdout_relay.configure_done()
 
     @pytest.hookimpl
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -238,7 +265,7 @@ class WorkerInteractor:
         index = self.next_index()
         while index != _SHUTDOWN:
             index = self.run_one_test(index)
-            if session.shouldfail or session.shouldstop:
+            if session.shouldfail or session.shouldstop or self.stopped.is_set():
                 break
         self.flush()
         return True
@@ -248,6 +275,8 @@ class WorkerInteractor:
         fixtures are torn down knowing what runs next)."""
         self.item_index = index
         next_index = self.next_index()
+        if self.stopped.is_set():  # while it waited for the next index
+            return _SHUTDOWN
         item_at: Callable[[int], pytest.Item]
         if self.split is not None:
             item_at = self.split.item
@@ -266,6 +295,8 @@ class WorkerInteractor:
         self.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
         duration = time.perf_counter() - start
         _title("[pytest-xdist idle]")
+        if self.stdout_relay is not None:
+            self.stdout_relay.drain()  # -s: the test's output goes first
         # One frame per test: it must leave this process before the next
         # test can crash it.
         self.send(_core.EV_COMPLETE, (index, duration), now=True)
@@ -420,12 +451,20 @@ def run_worker(channel: Any, config: pytest.Config, workerinput: dict[str, Any],
     config._parser.prog = os.path.basename(workerinput["mainargv"][0])
     config.workerinput = workerinput  # type: ignore[attr-defined]
     config.workeroutput = {}  # type: ignore[attr-defined]
+    stack_path = option_dict.get(limits.WORKER_OPTION)
+    if stack_path is not None:
+        limits.arm_worker(stack_path)
     split = option_dict.get("xdist_c_split")
     interactor = WorkerInteractor(
         config, channel, option_dict.get("xdist_c_event_pipe"), tuple(split) if split else None
     )
+    stdout_channel = option_dict.get("xdist_c_stdout")
+    if stdout_channel is not None:
+        interactor.stdout_relay = StdoutRelay(stdout_channel)
     try:
         config.hook.pytest_cmdline_main(config=config)
     finally:
         distinfo.uninstall()
+        if interactor.stdout_relay is not None:
+            interactor.stdout_relay.finish()
         interactor.flush()

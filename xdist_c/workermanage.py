@@ -31,6 +31,8 @@ from execnet.gateway_bootstrap import HostNotFound
 
 from xdist_c import _core
 from xdist_c import forkserver
+from xdist_c import limits
+from xdist_c import liveoutput
 from xdist_c._spec import parse_tx_spec_config
 from xdist_c.plugin import _sys_path
 from xdist_c.split import SPLIT_MODES
@@ -40,6 +42,7 @@ _COMMANDS = {
     "runtests_all": _core.CMD_RUNTESTS_ALL,
     "steal": _core.CMD_STEAL,
     "shutdown": _core.CMD_SHUTDOWN,
+    "stop": _core.CMD_STOP,
 }
 
 
@@ -424,6 +427,13 @@ class NodeManager:
         # How many workers were given an event FIFO (for the -v line).
         self.event_fifos = 0
         self._starting = _Starting()
+        # -s: what workers print is shown live (xdist_c.liveoutput).
+        self.live_output = (
+            liveoutput.LiveOutput(config, prefixed=len(self.specs) > 1) if liveoutput.wanted(config) else None
+        )
+        # --test-timeout (xdist_c.limits): the controller's clocks.
+        timeout = limits.configured_timeout(config)
+        self.timeout_watch = limits.TimeoutWatch(timeout) if timeout is not None else None
         # Split collection (xdist_c.split): the first len(specs) workers
         # each collect one block of the files; later ones (replacements)
         # collect all of them, file by file.
@@ -587,6 +597,8 @@ class NodeManager:
             if self._pipedir is not None:
                 shutil.rmtree(self._pipedir, ignore_errors=True)
                 self._pipedir = None
+            if self.timeout_watch is not None:
+                self.timeout_watch.close()
 
     def _local_popens(self) -> list[subprocess.Popen[bytes]]:
         """The processes of this group's local gateways (popen, ssh), and
@@ -639,6 +651,13 @@ class WorkerController:
         # ...), set by the session when its channel closes unexpectedly.
         self.crash_cause: str | None = None
         self._shutdown_sent = False
+        # --test-timeout (xdist_c.limits): when tests were last sent to it
+        # and when its last test's completion arrived (time.monotonic()),
+        # its stack file, and the report's text once it timed out.
+        self.last_send = 0.0
+        self.last_done = 0.0
+        self.stack_path: str | None = None
+        self.timed_out: str | None = None
         self.slot = -1
         self.log = Producer(f"workerctl-{gateway.id}", enabled=config.option.debug)
 
@@ -670,6 +689,11 @@ class WorkerController:
             path, fd = pipe
             pump.attach_stream(slot, fd)
             option_dict["xdist_c_event_pipe"] = path
+        watch = self.nodemanager.timeout_watch
+        if watch is not None and local:
+            self.stack_path = option_dict[limits.WORKER_OPTION] = watch.stack_path(slot)
+        if self.nodemanager.live_output is not None:
+            option_dict["xdist_c_stdout"] = self.nodemanager.live_output.open(self.gateway)
         remote_module = self.config.hook.pytest_xdist_getremotemodule()
         self.channel = self.gateway.remote_exec(remote_module)
         change_sys_path = _sys_path if local else None
@@ -700,10 +724,17 @@ class WorkerController:
             self.log(f"could not send a frame: {exc}")
 
     def send_runtest_some(self, indices: Sequence[int]) -> None:
+        self.last_send = time.monotonic()
         self.sendcommand("runtests", indices=indices)
 
     def send_runtest_all(self) -> None:
+        self.last_send = time.monotonic()
         self.sendcommand("runtests_all")
+
+    def send_stop(self) -> None:
+        """Make the worker drop its queued tests (-x/--maxfail reached)."""
+        if not self._down:
+            self.sendcommand("stop")
 
     def send_steal(self, indices: Sequence[int]) -> None:
         self.sendcommand("steal", indices=indices)
