@@ -221,6 +221,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "which makes big runs end sooner; objects in reference cycles that "
         "are still alive at exit then do not get their __del__ called",
     )
+    group.addoption(
+        "--run-report",
+        dest="xdist_c_run_report",
+        action="store_true",
+        default=False,
+        help="After the summary, print per worker the tests run, busy and "
+        "idle time and busy share, the time lost waiting for the last "
+        "worker, and the slowest tests",
+    )
+    group.addoption(
+        "--trace-file",
+        dest="xdist_c_trace_file",
+        metavar="PATH",
+        action="store",
+        default=None,
+        help="Write the run's timeline to PATH in Chrome's trace-event JSON "
+        "(one track per worker, one slice per test), for Perfetto "
+        "(ui.perfetto.dev) or chrome://tracing",
+    )
+    group.addoption(
+        "--status-line",
+        dest="xdist_c_status_line",
+        action="store_true",
+        default=False,
+        help="On a terminal, keep a line under the progress showing the "
+        "tests running, done and an estimate of the time left (from the "
+        "stored durations); nothing changes when output is not a terminal",
+    )
     group._addoption(
         "-f",
         "--looponfail",
@@ -373,6 +401,10 @@ def pytest_configure(config: pytest.Config) -> None:
             from xdist_c import teardownindex
 
             teardownindex.install(tr)
+    if not hasattr(config, "workerinput"):
+        from xdist_c import runreport
+
+        runreport.install(config)
 
 
 # ---------------------------------------------------------------- public API
