@@ -35,7 +35,10 @@ atexit.register(_record)
 
 def _frozen_at_exit(pytester: pytest.Pytester, *args: str) -> dict[str, bool]:
     pytester.makepyfile(exitprobe=PROBE, test_a="def test_one(): pass\ndef test_two(): pass\n")
-    out = pytester.mkdir("exitgc-out")
+    out = pytester.path / "exitgc-out"
+    out.mkdir(exist_ok=True)
+    for old in out.iterdir():
+        old.unlink()
     pytester._monkeypatch.setenv("EXITGC_OUT", str(out))
     result = pytester.runpytest_subprocess("-p", "exitprobe", "-p", "no:cacheprovider", *args)
     result.assert_outcomes(passed=2)
@@ -159,6 +162,13 @@ def test_a_visible_finalizer_keeps_the_collection(pytester: pytest.Pytester, swi
     not frozen, so the last collection calls it (in the controller and in
     spawned workers; a forked worker's exit has no collection)."""
     pytester.makeconftest(FINALIZED_CONFTEST)
+    # What a run without xdist does here: on some Python and pytest
+    # versions (3.9 with pytest 8.4) the interpreter's teardown never
+    # reaches this cycle, so there is nothing to keep.
+    _frozen_at_exit(pytester, "-p", "no:xdist")
+    if not (pytester.path / "del-controller").exists():
+        pytest.skip("a run without xdist does not finalize the cycle at exit either")
+    (pytester.path / "del-controller").unlink()
     pytester._monkeypatch.setenv("XDIST_C_FORKSERVER", switch)
     frozen = _frozen_at_exit(pytester, "-n", "2")
     assert frozen["controller"] is False

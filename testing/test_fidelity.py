@@ -31,6 +31,13 @@ EXTRA_ENV = dict(item.split("=", 1) for item in shlex.split(os.environ.get("XDIS
 RUN_ALL = os.environ.get("XDIST_C_FIDELITY_ALL") == "1"
 
 
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".")[:2])
+
+
+PYTEST_VERSION = _version(pytest.__version__)
+
+
 def _expected() -> dict[str, Any]:
     if not runner.EXPECTED.exists():
         return {}
@@ -43,11 +50,15 @@ EXPECTED = _expected()
 def _params() -> list[Any]:
     params = []
     for name in runner.case_names():
-        slow = runner.load_case(name)["slow"]
+        spec = runner.load_case(name)
+        slow = spec["slow"]
+        min_pytest = spec["min_pytest"]
         for n, dist in runner.variants(name):
             marks = []
             if slow and n > 2 and not RUN_ALL:
                 marks.append(pytest.mark.skip(reason="slow variant: XDIST_C_FIDELITY_ALL=1 runs it"))
+            if min_pytest and _version(min_pytest) > PYTEST_VERSION:
+                marks.append(pytest.mark.skip(reason=f"recorded behaviour needs pytest >= {min_pytest}"))
             params.append(pytest.param(name, n, dist, id=f"{name}-n{n}-{dist}", marks=marks))
     return params
 
