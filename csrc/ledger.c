@@ -268,6 +268,9 @@ xc_ledger_init(xc_ledger *lg)
     lg->nactive = 0;
     xc_ideque_init(&lg->pending);
     lg->ncompleted = 0;
+    lg->weight = NULL;
+    lg->nweight = 0;
+    lg->unsent_w = 0.0;
 }
 
 void
@@ -279,6 +282,7 @@ xc_ledger_free(xc_ledger *lg)
     }
     PyMem_Free(lg->nodes);
     xc_ideque_free(&lg->pending);
+    PyMem_Free(lg->weight);
     xc_ledger_init(lg);
 }
 
@@ -308,6 +312,7 @@ xc_ledger_add_node(xc_ledger *lg)
     rec->last_sent = -1;
     rec->victim = -1;
     rec->ncompleted = 0;
+    rec->queued_w = 0.0;
     rec->flags = 0;
     lg->nactive++;
     return slot;
@@ -361,9 +366,17 @@ xc_ledger_send(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t n)
     if (xc_ideque_reserve(&rec->pending, want) < 0) {
         return -1;
     }
-    /* Nothing below allocates any more: the moves cannot fail. */
-    Py_ssize_t moved = xc_ideque_move_front(&rec->pending, &rec->home, want);
-    lg->nhome -= moved;
+    /* Nothing below allocates any more: the moves cannot fail.  With
+     * weights the shared deque (the longest tests first) comes before the
+     * node's own home. */
+    Py_ssize_t moved = 0;
+    if (lg->weight != NULL) {
+        moved = xc_ideque_move_front(&rec->pending, &lg->pending, want);
+    }
+    Py_ssize_t k0 =
+        xc_ideque_move_front(&rec->pending, &rec->home, want - moved);
+    lg->nhome -= k0;
+    moved += k0;
     moved += xc_ideque_move_front(&rec->pending, &lg->pending, want - moved);
     while (moved < want) {
         xc_ideque *victim = &lg->nodes[ledger_victim(lg, rec)].home;
@@ -378,6 +391,14 @@ xc_ledger_send(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t n)
         if (index > rec->last_sent) {
             rec->last_sent = index;
         }
+        if (lg->weight != NULL) {
+            double w = xc_ledger_weight(lg, index);
+            rec->queued_w += w;
+            lg->unsent_w -= w;
+        }
+    }
+    if (lg->weight != NULL && xc_ledger_unsent(lg) == 0) {
+        lg->unsent_w = 0.0; /* no drift left over */
     }
     return moved;
 }
@@ -452,9 +473,126 @@ xc_ledger_complete(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t item)
     if (!xc_ideque_remove(&rec->pending, item)) {
         return 0;
     }
+    if (lg->weight != NULL) {
+        rec->queued_w = rec->pending.len == 0
+                            ? 0.0
+                            : rec->queued_w - xc_ledger_weight(lg, item);
+    }
     rec->ncompleted++;
     lg->ncompleted++;
     return 1;
+}
+
+/* An index and its weight, for sorting. */
+typedef struct {
+    double w;
+    Py_ssize_t index;
+} ledger_wi;
+
+/* qsort order: descending weight, then ascending index (stable). */
+static int
+ledger_wi_cmp(const void *a, const void *b)
+{
+    const ledger_wi *x = a, *y = b;
+    if (x->w != y->w) {
+        return x->w > y->w ? -1 : 1;
+    }
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+/* Drop from dq every index flagged in isbig; returns how many went. */
+static Py_ssize_t
+ideque_drop_flagged(xc_ideque *dq, const unsigned char *isbig)
+{
+    Py_ssize_t kept = 0, len = dq->len, mask = dq->cap - 1;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        Py_ssize_t v = xc_ideque_get(dq, i);
+        if (!isbig[v]) {
+            dq->buf[(dq->head + kept) & mask] = v;
+            kept++;
+        }
+    }
+    dq->len = kept;
+    return len - kept;
+}
+
+int
+xc_ledger_weigh(xc_ledger *lg, double *weight, Py_ssize_t n, double big)
+{
+    ledger_wi *bigs = NULL;
+    unsigned char *isbig = PyMem_Calloc((size_t)n + 1, 1);
+    Py_ssize_t nbig = 0;
+    if (isbig == NULL) {
+        goto nomem;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (weight[i] >= big) {
+            isbig[i] = 1;
+            nbig++;
+        }
+    }
+    bigs = PyMem_New(ledger_wi, (size_t)nbig + 1);
+    if (bigs == NULL || xc_ideque_reserve(&lg->pending, nbig) < 0) {
+        goto nomem;
+    }
+    /* Only unsent indices move (all of them, right after the fill). */
+    nbig = 0;
+    for (Py_ssize_t s = -1; s < lg->nslots; s++) {
+        xc_ideque *dq = s < 0 ? &lg->pending : &lg->nodes[s].home;
+        for (Py_ssize_t i = 0; i < dq->len; i++) {
+            Py_ssize_t v = xc_ideque_get(dq, i);
+            if (v >= 0 && v < n && isbig[v]) {
+                bigs[nbig].w = weight[v];
+                bigs[nbig].index = v;
+                nbig++;
+            }
+        }
+        Py_ssize_t dropped = ideque_drop_flagged(dq, isbig);
+        if (s >= 0) {
+            lg->nhome -= dropped;
+        }
+    }
+    qsort(bigs, (size_t)nbig, sizeof(ledger_wi), ledger_wi_cmp);
+    for (Py_ssize_t i = nbig - 1; i >= 0; i--) {
+        (void)xc_ideque_push_front(&lg->pending, bigs[i].index); /* room */
+    }
+    PyMem_Free(lg->weight);
+    lg->weight = weight;
+    lg->nweight = n;
+    xc_ledger_reweigh(lg);
+    PyMem_Free(bigs);
+    PyMem_Free(isbig);
+    return 0;
+nomem:
+    PyErr_NoMemory();
+    PyMem_Free(bigs);
+    PyMem_Free(isbig);
+    PyMem_Free(weight);
+    return -1;
+}
+
+void
+xc_ledger_reweigh(xc_ledger *lg)
+{
+    if (lg->weight == NULL) {
+        return;
+    }
+    double unsent = 0.0;
+    for (Py_ssize_t i = 0; i < lg->pending.len; i++) {
+        unsent += xc_ledger_weight(lg, xc_ideque_get(&lg->pending, i));
+    }
+    for (Py_ssize_t s = 0; s < lg->nslots; s++) {
+        xc_node_rec *rec = &lg->nodes[s];
+        double queued = 0.0;
+        for (Py_ssize_t i = 0; i < rec->home.len; i++) {
+            unsent += xc_ledger_weight(lg, xc_ideque_get(&rec->home, i));
+        }
+        for (Py_ssize_t i = 0; i < rec->pending.len; i++) {
+            queued += xc_ledger_weight(lg, xc_ideque_get(&rec->pending, i));
+        }
+        rec->queued_w = queued;
+    }
+    lg->unsent_w = unsent;
 }
 
 int

@@ -91,6 +91,7 @@ typedef struct {
     Py_ssize_t last_sent; /* the highest index ever sent to it, or -1 */
     Py_ssize_t victim; /* the slot whose home it takes from, or -1 */
     Py_ssize_t ncompleted; /* indices the node reported complete */
+    double queued_w; /* expected seconds of `pending` (weights only) */
     unsigned int flags;
 } xc_node_rec;
 
@@ -103,6 +104,11 @@ typedef struct {
                               no node's home) */
     Py_ssize_t nhome; /* indices in the nodes' home deques */
     Py_ssize_t ncompleted; /* completions over all nodes */
+    /* Duration weights (xc_ledger_weigh), or NULL: then none of the
+     * fields below is used and everything is as without them. */
+    double *weight;   /* index -> expected seconds (PyMem, owned) */
+    Py_ssize_t nweight;
+    double unsent_w;  /* expected seconds of the unsent indices */
 } xc_ledger;
 
 /* Indices not yet sent to any node: the shared deque and every home.
@@ -163,6 +169,27 @@ int xc_ledger_release_home(xc_ledger *lg, Py_ssize_t slot);
 /* Mark `item` complete on the node: 1 if it was pending there, 0 if not
  * (nothing changes).  O(1) when item is the node's first pending. */
 int xc_ledger_complete(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t item);
+/* Take ownership of weight[0..n) (expected seconds per index, from
+ * PyMem_Malloc) after xc_ledger_fill(lg, n), and order the unsent indices
+ * longest first: every index weighing at least `big` leaves its home or
+ * place and goes to the front of the shared deque, by descending weight
+ * (ties in index order); the others keep their order and homes.  Sends
+ * then take the shared deque before a node's own home, and the ledger
+ * keeps the expected seconds unsent and queued on each node.  0 / -1
+ * (then weight is freed and nothing changed). */
+int xc_ledger_weigh(xc_ledger *lg, double *weight, Py_ssize_t n, double big);
+/* Recompute unsent_w and every node's queued_w (after indices moved back
+ * to the shared deque outside xc_ledger_send); O(n). */
+void xc_ledger_reweigh(xc_ledger *lg);
+/* Expected seconds of `index` (0.0 without weights). */
+static inline double
+xc_ledger_weight(const xc_ledger *lg, Py_ssize_t index)
+{
+    if (lg->weight == NULL || index < 0 || index >= lg->nweight) {
+        return 0.0;
+    }
+    return lg->weight[index];
+}
 /* Does any active node have at least `n` pending indices? */
 int xc_ledger_any_node_has(const xc_ledger *lg, Py_ssize_t n);
 

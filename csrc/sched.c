@@ -665,6 +665,7 @@ xc_sched_traverse_obj(PyObject *op, visitproc visit, void *arg)
     Py_VISIT(self->base_node);
     Py_VISIT(self->base_ids);
     Py_VISIT(self->id2index);
+    Py_VISIT(self->durations);
     return 0;
 }
 
@@ -683,6 +684,7 @@ xc_sched_clear_obj(PyObject *op)
     Py_CLEAR(self->base_node);
     Py_CLEAR(self->base_ids);
     Py_CLEAR(self->id2index);
+    Py_CLEAR(self->durations);
     return 0;
 }
 
@@ -871,6 +873,125 @@ base_set_home(PyObject *op, PyTypeObject *cls, PyObject *const *args,
     Py_RETURN_NONE;
 }
 
+/* Python: self._durations = dict(durations) (read at schedule()) */
+static PyObject *
+base_set_durations(PyObject *op, PyTypeObject *cls, PyObject *const *args,
+                   Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"durations"};
+    PyObject *arg = NULL;
+    xc_sched *self = (xc_sched *)op;
+    (void)cls;
+    if (xc_sched_check(self) < 0 ||
+        xc_parse_args("set_durations", args, nargs, kwnames, names, 1, 1,
+                      &arg) < 0) {
+        return NULL;
+    }
+    PyObject *copy = NULL;
+    if (arg != Py_None && !PyDict_Check(arg)) {
+        PyErr_Format(PyExc_TypeError,
+                     "durations must be a dict or None, not %.100s",
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    if (arg != Py_None) {
+        copy = PyDict_Copy(arg);
+        if (copy == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *old = self->durations;
+    self->durations = copy;
+    Py_XDECREF(old);
+    Py_RETURN_NONE;
+}
+
+/* qsort order of doubles, ascending. */
+static int
+double_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int
+xc_sched_weights(xc_sched *self, double **out, double *total)
+{
+    double *w = NULL, *known = NULL;
+    Py_ssize_t nknown = 0;
+    *out = NULL;
+    *total = 0.0;
+    if (self->durations == NULL || self->base_ids == NULL ||
+        PyDict_GET_SIZE(self->durations) == 0) {
+        return 0;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(self->base_ids);
+    w = PyMem_New(double, (size_t)n + 1);
+    known = PyMem_New(double, (size_t)n + 1);
+    if (w == NULL || known == NULL) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = NULL;
+        w[i] = -1.0; /* unknown */
+        int r = PyDict_GetItemRef(self->durations,
+                                  PyList_GET_ITEM(self->base_ids, i), &v);
+        if (r < 0) {
+            goto error;
+        }
+        if (r == 0) {
+            continue;
+        }
+        double d =
+            PyFloat_Check(v) || PyLong_Check(v) ? PyFloat_AsDouble(v) : -1.0;
+        Py_DECREF(v);
+        if (d == -1.0 && PyErr_Occurred()) {
+            PyErr_Clear(); /* an int too large: not a duration */
+        }
+        if (d >= 0.0 && d < 1e9) { /* not NaN, not absurd */
+            w[i] = d;
+            known[nknown++] = d;
+        }
+    }
+    if (nknown == 0) {
+        PyMem_Free(w);
+        PyMem_Free(known);
+        return 0;
+    }
+    qsort(known, (size_t)nknown, sizeof(double), double_cmp);
+    double median = known[nknown / 2];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (w[i] < 0.0) {
+            w[i] = median;
+        }
+        *total += w[i];
+    }
+    PyMem_Free(known);
+    *out = w;
+    return 0;
+error:
+    PyMem_Free(w);
+    PyMem_Free(known);
+    return -1;
+}
+
+int
+xc_sched_weigh_ledger(xc_sched *self)
+{
+    double *w = NULL, total = 0.0;
+    if (xc_sched_weights(self, &w, &total) < 0) {
+        return -1;
+    }
+    if (w == NULL) {
+        return 0;
+    }
+    Py_ssize_t nodes = self->ledger.nactive > 0 ? self->ledger.nactive : 1;
+    double big = total / (double)nodes / 50.0;
+    return xc_ledger_weigh(&self->ledger, w, PyList_GET_SIZE(self->base_ids),
+                           big);
+}
+
 static PyObject *
 base_remove_pending_tests_from_node(PyObject *op, PyTypeObject *cls,
                                     PyObject *const *args, Py_ssize_t nargs,
@@ -941,6 +1062,12 @@ static PyMethodDef base_methods[] = {
      PyDoc_STR("set_home($self, node, start, stop)\n--\n\n"
                "Keep the tests start..stop-1 for node first (load and\n"
                "worksteal; before schedule()): it collected their files.")},
+    {"set_durations", (PyCFunction)(void (*)(void))base_set_durations,
+     XC_METH,
+     PyDoc_STR("set_durations($self, durations)\n--\n\n"
+               "Expected seconds by nodeid (a dict, or None), read by the\n"
+               "first schedule(): load and worksteal then hand out the\n"
+               "longest tests first, the scope modes the longest units.")},
     {"remove_pending_tests_from_node",
      (PyCFunction)(void (*)(void))base_remove_pending_tests_from_node,
      XC_METH,

@@ -47,6 +47,8 @@ typedef struct {
     PyObject *base_node;  /* node whose collection came first, or NULL */
     PyObject *base_ids;   /* list: that first collection, stored once */
     PyObject *id2index;   /* dict: nodeid -> first index (lazy), or NULL */
+    PyObject *durations;  /* dict: nodeid -> seconds (set_durations), or
+                             NULL: the order of a run without them */
     xc_ideque coll_order; /* slots in the order their collection came */
     xc_ideque orphans;    /* each: removed slots with work left, in
                              removal order */
@@ -181,6 +183,19 @@ int xc_sched_check_collections(xc_sched *self, xc_sched_state *ss);
  * in the agreed collection (a dict built on first use), or -1 with
  * ValueError if absent.  O(1) after the first call. */
 Py_ssize_t xc_sched_index_of(xc_sched *self, PyObject *item);
+
+/* Python: the expected seconds of each test of the agreed collection,
+ * from set_durations(): [durations.get(id, median) for id in base_ids],
+ * where median is that of the tests timed.  Stores a new PyMem array in
+ * *out (free with PyMem_Free), or NULL when no test of the collection is
+ * timed; *total receives the sum.  0 / -1. */
+int xc_sched_weights(xc_sched *self, double **out, double *total);
+
+/* load and worksteal, right after xc_ledger_fill(): order the unsent tests
+ * longest first when durations are known (xc_ledger_weigh; a test is
+ * moved ahead if it weighs 1/50 of a node's fair share or more, the
+ * rest keep their order).  0 / -1. */
+int xc_sched_weigh_ledger(xc_sched *self);
 
 /* Python: bool(node.shutting_down) for the node in `slot`: 1, 0, or -1
  * on error.  Runs Python code: re-read ledger records afterwards. */

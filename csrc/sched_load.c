@@ -65,6 +65,12 @@
  *             for node in self.nodes: self._check_schedule(node)
  *             return crashed
  *
+ * With durations (set_durations(), xc_sched_weights): the unsent tests are
+ * ordered longest first (xc_ledger_weigh), the first distribution deals
+ * them to the node expected to be free soonest, and _check_schedule counts
+ * expected seconds where it counts tests above (lo, hi: a quarter and a
+ * half of the node's share of the seconds left; no home cap).
+ *
  * A node whose collection arrives after scheduling and differs is reported
  * through _collection_mismatch() and never given work.  A node is never
  * sent tests before its collection is accepted (pytest-xdist sends them
@@ -144,6 +150,49 @@ home_cap(const xc_node_rec *rec, Py_ssize_t have)
     return ssize_max(2, (have + home) / 4);
 }
 
+/* With durations (ledger weights): move tests to the node one at a time,
+ * longest first, until it holds two and `target` expected seconds, or
+ * `limit` tests were moved; then send them in one message.  0 / -1. */
+static int
+load_send_weighted(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
+                   double target, Py_ssize_t limit)
+{
+    xc_ledger *lg = &self->ledger;
+    Py_ssize_t moved = 0;
+    while (moved < limit && xc_ledger_unsent(lg) > 0) {
+        const xc_node_rec *rec = xc_ledger_node(lg, slot);
+        if (xc_ideque_len(&rec->pending) >= 2 && rec->queued_w >= target) {
+            break;
+        }
+        Py_ssize_t k = xc_ledger_send(lg, slot, 1);
+        if (k < 0) {
+            return -1;
+        }
+        moved += k;
+    }
+    return moved > 0 ? xc_sched_send_some(self, ss, slot, moved) : 0;
+}
+
+/* Python: self._check_schedule(node, duration) with durations: as without
+ * them, counting expected seconds instead of tests, so a node holds a
+ * quarter to a half of its share of what is left, and at the end (little
+ * left) two tests: the one it runs and the next.  0 / -1. */
+static int
+load_check_weighted(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
+                    double duration)
+{
+    const xc_node_rec *rec = xc_ledger_node(&self->ledger, slot);
+    double share = self->ledger.unsent_w / (double)self->ledger.nactive;
+    Py_ssize_t have = xc_ideque_len(&rec->pending);
+    if (have >= 2 && (rec->queued_w >= share / 4 || duration >= 0.1)) {
+        return 0;
+    }
+    Py_ssize_t chunk =
+        self->has_maxschedchunk ? self->maxschedchunk : PY_SSIZE_T_MAX;
+    return load_send_weighted(self, ss, slot, share / 2,
+                              ssize_max(2 - have, chunk));
+}
+
 /* Python: self._check_schedule(node, duration).  0 / -1. */
 static int
 load_check_schedule(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
@@ -173,6 +222,9 @@ load_check_schedule(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
          * nothing to it until its collection is accepted.  The schedule()
          * that follows its collection tops it up. */
         return 0;
+    }
+    if (self->ledger.weight != NULL) {
+        return load_check_weighted(self, ss, slot, duration);
     }
     Py_ssize_t nnodes = self->ledger.nactive; /* >= 1: this one */
     Py_ssize_t lo = ssize_max(2, npending / nnodes / 4);
@@ -207,6 +259,56 @@ load_check_all(xc_sched *self, xc_sched_state *ss)
     return 0;
 }
 
+/* The first distribution with durations: each test in turn, longest
+ * first, goes to the node expected to be free soonest (LPT) among those
+ * still short of two tests or of a quarter of their share, each node
+ * taking at most max(2, maxschedchunk); then one message per node.
+ * 0 / -1. */
+static int
+load_initial_weighted(xc_sched *self, xc_sched_state *ss,
+                      const Py_ssize_t *live, Py_ssize_t nlive)
+{
+    xc_ledger *lg = &self->ledger;
+    double quarter = lg->unsent_w / (double)nlive / 4;
+    Py_ssize_t limit = ssize_max(2, self->maxschedchunk);
+    Py_ssize_t *count = PyMem_Calloc((size_t)nlive, sizeof(Py_ssize_t));
+    if (count == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    while (xc_ledger_unsent(lg) > 0) {
+        Py_ssize_t best = -1;
+        for (Py_ssize_t i = 0; i < nlive; i++) {
+            const xc_node_rec *rec = xc_ledger_node(lg, live[i]);
+            if (count[i] >= limit ||
+                (count[i] >= 2 && rec->queued_w >= quarter)) {
+                continue;
+            }
+            if (best < 0 ||
+                rec->queued_w < xc_ledger_node(lg, live[best])->queued_w) {
+                best = i;
+            }
+        }
+        if (best < 0) {
+            break;
+        }
+        if (xc_ledger_send(lg, live[best], 1) < 0) {
+            PyMem_Free(count);
+            return -1;
+        }
+        count[best]++;
+    }
+    for (Py_ssize_t i = 0; i < nlive; i++) {
+        if (count[i] > 0 &&
+            xc_sched_send_some(self, ss, live[i], count[i]) < 0) {
+            PyMem_Free(count);
+            return -1;
+        }
+    }
+    PyMem_Free(count);
+    return 0;
+}
+
 /* The first distribution of the agreed collection.  0 / -1. */
 static int
 load_initial(xc_sched *self, xc_sched_state *ss)
@@ -215,7 +317,8 @@ load_initial(xc_sched *self, xc_sched_state *ss)
     Py_ssize_t nlive = 0;
     Py_ssize_t n = PyList_GET_SIZE(self->base_ids);
 
-    if (xc_ledger_fill(&self->ledger, n) < 0) {
+    if (xc_ledger_fill(&self->ledger, n) < 0 ||
+        xc_sched_weigh_ledger(self) < 0) {
         return -1;
     }
     self->scheduled = 1;
@@ -248,6 +351,11 @@ load_initial(xc_sched *self, xc_sched_state *ss)
             if (load_send(self, ss, live[i % nlive], 1) < 0) {
                 goto error;
             }
+        }
+    }
+    else if (self->ledger.weight != NULL) {
+        if (load_initial_weighted(self, ss, live, nlive) < 0) {
+            goto error;
         }
     }
     else {
@@ -443,8 +551,11 @@ load_mark_test_pending(PyObject *op, PyTypeObject *cls, PyObject *const *args,
     if (index < 0) {
         return NULL;
     }
-    if (xc_ideque_push_front(&self->ledger.pending, index) < 0 ||
-        load_check_all(self, ss) < 0) {
+    if (xc_ideque_push_front(&self->ledger.pending, index) < 0) {
+        return NULL;
+    }
+    xc_ledger_reweigh(&self->ledger);
+    if (load_check_all(self, ss) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -492,6 +603,7 @@ load_remove_node(PyObject *op, PyTypeObject *cls, PyObject *const *args,
         return NULL;
     }
     xc_ideque_free(&rec->pending);
+    xc_ledger_reweigh(&self->ledger);
     if (load_check_all(self, ss) < 0) {
         Py_DECREF(crashed);
         return NULL;

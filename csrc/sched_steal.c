@@ -65,6 +65,12 @@
  *             self._check_schedule()
  *             return crashed
  *
+ * With durations (set_durations()): the tests are dealt longest first to
+ * the idle node expected to be free soonest, the victim is the node with
+ * the most expected seconds queued (holding more than two tests), and a
+ * steal takes from its tail up to half of what waits behind its current
+ * test.
+ *
  * _check_schedule() is O(nodes) on every event, as in pytest-xdist, but
  * reads node.shutting_down only when some node is short of work (pytest-
  * xdist reads it for every node on every event).  Everything else is O(1)
@@ -165,6 +171,86 @@ steal_idle(xc_steal *self, const Py_ssize_t *up, Py_ssize_t nup,
     return nidle;
 }
 
+/* With durations: deal every unsent test, longest first, to the idle
+ * node expected to be free soonest (LPT), then send each its share in one
+ * message.  0 / -1. */
+static int
+steal_deal_weighted(xc_steal *self, xc_sched_state *ss,
+                    const Py_ssize_t *idle, Py_ssize_t nidle)
+{
+    xc_ledger *lg = &self->base.ledger;
+    Py_ssize_t *count = PyMem_Calloc((size_t)nidle, sizeof(Py_ssize_t));
+    if (count == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    while (xc_ledger_unsent(lg) > 0) {
+        Py_ssize_t best = 0;
+        for (Py_ssize_t i = 1; i < nidle; i++) {
+            if (xc_ledger_node(lg, idle[i])->queued_w <
+                xc_ledger_node(lg, idle[best])->queued_w) {
+                best = i;
+            }
+        }
+        if (xc_ledger_send(lg, idle[best], 1) < 0) {
+            PyMem_Free(count);
+            return -1;
+        }
+        count[best]++;
+    }
+    for (Py_ssize_t i = 0; i < nidle; i++) {
+        if (count[i] > 0 &&
+            xc_sched_send_some(&self->base, ss, idle[i], count[i]) < 0) {
+            PyMem_Free(count);
+            return -1;
+        }
+    }
+    PyMem_Free(count);
+    return 0;
+}
+
+/* With durations: the node of up[0:nup] holding more than two tests with
+ * the most expected seconds queued is the victim (*victim, or -1); returns how many tests to take
+ * from the tail of its queue: as many as make up to half of what waits
+ * behind its current test, at least one, leaving it two. */
+static Py_ssize_t
+steal_weighted_victim(xc_steal *self, const Py_ssize_t *up, Py_ssize_t nup,
+                      Py_ssize_t *victim)
+{
+    xc_ledger *lg = &self->base.ledger;
+    *victim = -1;
+    for (Py_ssize_t i = 0; i < nup; i++) {
+        if (steal_usable(self, up[i]) && steal_npending(self, up[i]) > 2 &&
+            (*victim < 0 || xc_ledger_node(lg, up[i])->queued_w >
+                                xc_ledger_node(lg, *victim)->queued_w)) {
+            *victim = up[i];
+        }
+    }
+    if (*victim < 0) {
+        return 0;
+    }
+    const xc_ideque *pending = &xc_ledger_node(lg, *victim)->pending;
+    Py_ssize_t vlen = xc_ideque_len(pending);
+    if (vlen <= 2) {
+        return 0;
+    }
+    double half = (xc_ledger_node(lg, *victim)->queued_w -
+                   xc_ledger_weight(lg, xc_ideque_get(pending, 0))) /
+                  2;
+    double taken = 0.0;
+    Py_ssize_t num = 0;
+    while (num < vlen - 2) {
+        double w =
+            xc_ledger_weight(lg, xc_ideque_get(pending, vlen - 1 - num));
+        if (num > 0 && taken + w > half) {
+            break;
+        }
+        taken += w;
+        num++;
+    }
+    return num;
+}
+
 /* Python: self._check_schedule().  0 / -1. */
 static int
 steal_check(xc_steal *self, xc_sched_state *ss)
@@ -208,7 +294,17 @@ steal_check(xc_steal *self, xc_sched_state *ss)
     if (nidle == 0) {
         goto done;
     }
-    if (xc_ledger_unsent(&self->base.ledger) > 0) {
+    if (xc_ledger_unsent(&self->base.ledger) > 0 &&
+        self->base.ledger.weight != NULL) {
+        if (steal_deal_weighted(self, ss, idle, nidle) < 0) {
+            goto error;
+        }
+        nidle = steal_idle(self, up, nup, idle);
+        if (nidle == 0) {
+            goto done;
+        }
+    }
+    else if (xc_ledger_unsent(&self->base.ledger) > 0) {
         for (Py_ssize_t i = 0; i < nidle; i++) {
             Py_ssize_t num =
                 xc_ledger_unsent(&self->base.ledger) / (nidle - i);
@@ -225,15 +321,21 @@ steal_check(xc_steal *self, xc_sched_state *ss)
         goto done; /* one steal at a time */
     }
     Py_ssize_t victim = -1, vlen = -1;
-    for (Py_ssize_t i = 0; i < nup; i++) {
-        if (steal_usable(self, up[i]) && steal_npending(self, up[i]) > vlen) {
-            victim = up[i];
-            vlen = steal_npending(self, up[i]);
-        }
-    }
     Py_ssize_t num = 0;
-    if (victim >= 0) {
-        num = ssize_min(vlen / 2, vlen - 2 > 0 ? vlen - 2 : 0);
+    if (self->base.ledger.weight != NULL) {
+        num = steal_weighted_victim(self, up, nup, &victim);
+    }
+    else {
+        for (Py_ssize_t i = 0; i < nup; i++) {
+            if (steal_usable(self, up[i]) &&
+                steal_npending(self, up[i]) > vlen) {
+                victim = up[i];
+                vlen = steal_npending(self, up[i]);
+            }
+        }
+        if (victim >= 0) {
+            num = ssize_min(vlen / 2, vlen - 2 > 0 ? vlen - 2 : 0);
+        }
     }
     if (num == 0) {
         /* Nothing worth taking: let the idle nodes finish and stop. */
@@ -361,7 +463,8 @@ steal_schedule(PyObject *op, PyTypeObject *cls, PyObject *const *args,
         PyErr_NoMemory();
         return NULL;
     }
-    if (xc_ledger_fill(&base->ledger, n) < 0) {
+    if (xc_ledger_fill(&base->ledger, n) < 0 ||
+        xc_sched_weigh_ledger(base) < 0) {
         PyMem_Free(mark);
         return NULL;
     }
@@ -420,8 +523,11 @@ steal_mark_test_pending(PyObject *op, PyTypeObject *cls,
     }
     Py_ssize_t index = xc_sched_index_of(&self->base, item);
     if (index < 0 ||
-        xc_ideque_push_front(&self->base.ledger.pending, index) < 0 ||
-        steal_check(self, ss) < 0) {
+        xc_ideque_push_front(&self->base.ledger.pending, index) < 0) {
+        return NULL;
+    }
+    xc_ledger_reweigh(&self->base.ledger);
+    if (steal_check(self, ss) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -525,6 +631,7 @@ steal_remove_pending_tests_from_node(PyObject *op, PyTypeObject *cls,
         }
     }
     PyMem_Free(given);
+    xc_ledger_reweigh(&base->ledger);
     if (steal_check(self, ss) < 0) {
         return NULL;
     }
@@ -570,6 +677,7 @@ steal_remove_node(PyObject *op, PyTypeObject *cls, PyObject *const *args,
         }
     }
     xc_ideque_free(pending);
+    xc_ledger_reweigh(&base->ledger);
     if (self->steal_slot == slot) {
         self->steal_slot = -1; /* a dead node will not answer */
     }
