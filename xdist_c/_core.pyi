@@ -215,6 +215,8 @@ class _SchedulerBase:
         """Indices sent to node and not yet completed, in order."""
     def set_home(self, node: Any, start: int, stop: int) -> None:
         """Keep tests start..stop-1 for node first (load, worksteal)."""
+    def set_durations(self, durations: dict[str, float] | None) -> None:
+        """Expected seconds by nodeid, read by the first schedule()."""
     def _collection_mismatch(self, base_node: Any, node: Any, base_ids: list[str], ids: list[str]) -> None: ...
 
 class LoadScheduler(_SchedulerBase):
