@@ -27,6 +27,7 @@ from typing import Callable
 import pytest
 
 from xdist_c import _core
+from xdist_c import durations
 from xdist_c import exitgc
 from xdist_c import forkserver
 from xdist_c._fastpath import only_pytest_implements
@@ -136,6 +137,12 @@ class DSession:
         self._sigterm_installed = False
         # True when only pytest itself implements pytest_report_from_serializable.
         self._plain_reports = only_pytest_implements(config, "pytest_report_from_serializable")
+        # Duration order (xdist_c.durations): why it is off, or None; the
+        # durations read for the scheduler, and this run's, to store.
+        self._duration_off = durations.off_reason(config)
+        self._durations: dict[str, float] = {}
+        self._collected_ids: Sequence[str] = ()
+        self._timings = durations.Timings() if self._duration_off is None else None
         # The hooks relayed for every test, called through HookExec.relay.
         self._relay = install_hookexec(config.pluginmanager)
         self._logstart_hook = config.hook.pytest_runtest_logstart
@@ -196,7 +203,21 @@ class DSession:
         else:
             parts.append("event FIFOs off: no local popen workers")
         parts.append(exitgc.describe(self.config))
+        parts.append(self._duration_order_part())
         return "xdist-c: " + "; ".join(parts)
+
+    def _duration_order_part(self) -> str:
+        if self._duration_off is not None:
+            return f"duration order off: {self._duration_off}"
+        if not isinstance(self.sched, _core._SchedulerBase):
+            return "duration order off: a plugin's scheduler"
+        if self.config.getvalue("dist") == "each":
+            return "duration order off: --dist each"
+        ids = self._collected_ids
+        timed = sum(1 for nodeid in ids if nodeid in self._durations)
+        if not timed:
+            return "duration order off: no stored durations (first run); stored at the end"
+        return f"duration order on ({timed} of {len(ids)} tests timed)"
 
     def _assign_slot(self, node: WorkerController) -> int:
         self._slots.append(node)
@@ -227,6 +248,11 @@ class DSession:
             else:
                 nm.teardown_nodes()
         self._restore_sigterm_handler()
+        if self._timings is not None:
+            # Also after a crash or an interruption: only tests a worker
+            # finished and reported are counted.
+            sched = self.sched
+            self._timings.store(self.config, None if sched is None else getattr(sched, "collection", None))
         if self._internal_error and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             # pytest-xdist exits 0 here; a run that hit an internal error
             # in a worker must not look green.
@@ -252,6 +278,10 @@ class DSession:
     def pytest_runtestloop(self) -> bool:
         self.sched = self.config.hook.pytest_xdist_make_scheduler(config=self.config, log=self.log)
         assert self.sched is not None
+        if self._duration_off is None and isinstance(self.sched, _core._SchedulerBase):
+            self._durations = durations.load(self.config)
+            if self._durations:
+                self.sched.set_durations(self._durations)
         self.shouldstop = False
         try:
             with self.controller_gc.relaying():
@@ -390,6 +420,7 @@ class DSession:
         self.config.hook.pytest_xdist_node_collection_finished(node=node, ids=ids)
         assert self._session is not None and self.sched is not None
         self._session.testscollected = len(ids)
+        self._collected_ids = ids
         if node in self.sched.nodes:
             self.sched.add_node_collection(node, ids)
         # else it became ready while the session was shutting down (so it was
@@ -415,6 +446,8 @@ class DSession:
         self._relay(self._logfinish_hook, {"nodeid": nodeid, "location": location})
 
     def worker_testreport(self, node: WorkerController, data: dict[str, Any]) -> None:
+        if self._timings is not None:
+            self._timings.add(data.get("nodeid"), data.get("duration"))
         longrepr = data.get("longrepr")
         if self._plain_reports and data.get("$report_type") == "TestReport" and not isinstance(longrepr, dict):
             # What pytest's own hook would do for this data, minus the hook

@@ -212,6 +212,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "regardless. off: every worker collects everything, as pytest-xdist does",
     )
     group.addoption(
+        "--schedule-by-duration",
+        dest="schedule_by_duration",
+        action="store",
+        choices=("on", "off"),
+        default=None,
+        help="on (default): store each test's duration in pytest's cache and, "
+        "on the next runs, let load and worksteal hand out the longest tests "
+        "first and loadscope, loadfile and loadgroup the longest scopes first "
+        "(needs the cacheprovider plugin). off: pytest-xdist's order, nothing "
+        "stored. Default from the ini option schedule_by_duration",
+    )
+    group.addoption(
         "--full-exit-gc",
         dest="full_exit_gc",
         action="store_true",
@@ -256,6 +268,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="looponfail",
         default=False,
         help="Not supported by xdist-c (pytest-xdist deprecated it); use a file watcher such as pytest-watcher",
+    )
+    parser.addini(
+        "schedule_by_duration",
+        "xdist-c: order the tests by their stored durations (see --schedule-by-duration)",
+        type="bool",
+        default=True,
     )
     parser.addini(
         "rsyncdirs",
