@@ -48,7 +48,7 @@
  *   header = b"XC", FORMAT_VERSION (1 byte), count (uint32),
  *            body length (uint32) -- 11 bytes; the body is everything
  *            after the header, exactly.
- *   kind   = one of EV_* / CMD_* that travel on the wire (0..11, 32..36).
+ *   kind   = one of EV_* / CMD_* that travel on the wire (0..11, 32..37).
  *
  * Decoding trusts nothing: every length and count is checked against the
  * bytes left before anything is allocated, and every problem raises
@@ -91,7 +91,7 @@
 /* Kinds that may appear in a frame. */
 static const uint64_t xc_wire_kinds =
     ((UINT64_C(1) << (XC_EV_INTERNALERROR + 1)) - 1) |
-    (UINT64_C(0x1F) << XC_CMD_RUNTESTS);
+    (UINT64_C(0x3F) << XC_CMD_RUNTESTS);
 
 static inline int
 xc_is_wire_kind(long kind)
@@ -1949,6 +1949,7 @@ xc_codec_exec(PyObject *module, xc_state *st)
         {"CMD_STEAL", XC_CMD_STEAL},
         {"CMD_SHUTDOWN", XC_CMD_SHUTDOWN},
         {"CMD_COLLECTION", XC_CMD_COLLECTION},
+        {"CMD_STOP", XC_CMD_STOP},
         {"EV_CLOSED", XC_EV_CLOSED},
         {"EV_BADFRAME", XC_EV_BADFRAME},
     };

@@ -4,7 +4,7 @@
 
 #include <Python.h>
 
-/* Event kinds.  Values 0..11 and 32..36 travel on the wire; EV_CLOSED and
+/* Event kinds.  Values 0..11 and 32..37 travel on the wire; EV_CLOSED and
  * EV_BADFRAME are made by the Pump only and are rejected in a frame. */
 enum {
     XC_EV_WORKERREADY = 0,
@@ -24,6 +24,7 @@ enum {
     XC_CMD_STEAL = 34,
     XC_CMD_SHUTDOWN = 35,
     XC_CMD_COLLECTION = 36, /* the joined collection, to a split worker */
+    XC_CMD_STOP = 37,       /* drop the queued tests (-x, --maxfail) */
     XC_EV_CLOSED = 64,
     XC_EV_BADFRAME = 65,
 };

@@ -37,6 +37,8 @@ Commands (controller -> worker)::
     CMD_SHUTDOWN         None
     CMD_COLLECTION       list[list[str]]  every file's test ids (split
                                           collection, xdist_c/split.py)
+    CMD_STOP             None   drop the queued tests, run no new one
+                                (-x / --maxfail reached)
 
 Synthetic events, made by :class:`Pump` only (a frame carrying them is
 malformed)::
@@ -79,6 +81,7 @@ CMD_RUNTESTS_ALL: int
 CMD_STEAL: int
 CMD_SHUTDOWN: int
 CMD_COLLECTION: int
+CMD_STOP: int
 EV_CLOSED: int
 EV_BADFRAME: int
 
