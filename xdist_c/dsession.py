@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from xdist_c import _core
 from xdist_c import durations
 from xdist_c import exitgc
 from xdist_c import forkserver
+from xdist_c import limits
 from xdist_c._fastpath import only_pytest_implements
 from xdist_c._fastpath import parse_node_id as _parse_node_id
 from xdist_c.exitgc import skip_exit_collection
@@ -118,6 +120,11 @@ class DSession:
         self.shouldstop = False
         self.countfailures = 0
         self.maxfail: int = config.getvalue("maxfail")
+        # -x/--maxfail: stop the workers' queues at once (xdist_c.limits),
+        # unless --finish-queued; set once the stop was sent.
+        self._stop_queued = not config.getoption("finish_queued", False)
+        self._stopped = False
+        self._not_run: int | None = None
         self.pump = _core.Pump()
         self.controller_gc = ControllerGC()
         skip_exit_collection(config)
@@ -238,6 +245,11 @@ class DSession:
             pytest.exit(str(e), pytest.ExitCode.INTERNAL_ERROR)
         self._active_nodes.update(nodes)
         self._session = session
+        self._timeouts = self.nodemanager.timeout_watch
+        if self._timeouts is not None:
+            # Clock each worker's tests (only then: the plain handler is
+            # the hot path).
+            self._handlers[_core.EV_COMPLETE] = self.worker_runtest_protocol_complete_timed
 
     @pytest.hookimpl
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -290,6 +302,8 @@ class DSession:
         except KeyboardInterrupt:
             self._interrupted = True
             raise
+        if self._stopped:
+            self._not_run = limits.count_not_run(self.sched)
         if self.shouldstop:
             self._interrupted = True
             raise Interrupted(str(self.shouldstop))
@@ -301,7 +315,12 @@ class DSession:
             if not self._active_nodes:
                 self.triggershutdown()
                 raise RuntimeError("Unexpectedly no active workers available")
-            events = self.pump.get(2.0, linger=EVENT_LINGER)
+            watch = self._timeouts
+            if watch is None:
+                events = self.pump.get(2.0, linger=EVENT_LINGER)
+            else:
+                events = self.pump.get(watch.wait_time(self._active_nodes), linger=EVENT_LINGER)
+                watch.check(self.sched, self._active_nodes)
             if events:
                 break
         sched = self.sched
@@ -326,6 +345,12 @@ class DSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.config.option.verbose >= 0 and self._summary_report:
             terminalreporter.write_sep("=", f"xdist: {self._summary_report}")
+        if self._not_run:
+            tests = "test" if self._not_run == 1 else "tests"
+            failures = "failure" if self.countfailures == 1 else "failures"
+            terminalreporter.write_sep(
+                "=", f"{self._not_run} {tests} not run: stopped after {self.countfailures} {failures}", yellow=True
+            )
 
     # ------------------------------------------------------ worker event handlers
 
@@ -472,6 +497,11 @@ class DSession:
         assert self.sched is not None
         self.sched.mark_test_complete(node, item_index, duration)
 
+    def worker_runtest_protocol_complete_timed(self, node: WorkerController, payload: tuple[int, float]) -> None:
+        # --test-timeout: the worker's next test starts about now.
+        node.last_done = time.monotonic()
+        self.worker_runtest_protocol_complete(node, payload)
+
     def worker_unscheduled(self, node: WorkerController, indices: Sequence[int]) -> None:
         assert self.sched is not None
         self.sched.remove_pending_tests_from_node(node, indices)
@@ -536,9 +566,11 @@ class DSession:
                 break
         else:
             assert self.sched is not None
-            if node in self.sched.nodes:
+            if node in self.sched.nodes and not self._stopped:
                 crashitem = self.sched.remove_node(node)
                 assert not crashitem, (crashitem, node)
+            # else it dropped what it was sent: the scheduler keeps those
+            # tests, counted as not run.
         self._active_nodes.discard(node)
 
     def worker_internal_error(self, node: WorkerController, formatted_error: str) -> None:
@@ -555,7 +587,9 @@ class DSession:
         if node._down:
             return
         error: object = node.channel._getremoteerror()  # type: ignore[no-untyped-call]
-        if not error or isinstance(error, EOFError):
+        if node.timed_out is not None:
+            error = "killed after a test timeout"
+        elif not error or isinstance(error, EOFError):
             error = "Not properly terminated"
             # The process is gone (or going): say how it ended.
             node.crash_cause = node.exit_cause()
@@ -593,9 +627,12 @@ class DSession:
             if crashitem:
                 self.handle_crashitem(crashitem, node)
 
-        self._failed_nodes_count += 1
+        if node.timed_out is None:  # timeouts are not crashes
+            self._failed_nodes_count += 1
         maximum = self._max_worker_restart
-        if maximum is not None and self._failed_nodes_count > maximum:
+        if self._stopped:
+            pass  # -x/--maxfail: nothing more runs, no replacement needed
+        elif maximum is not None and self._failed_nodes_count > maximum:
             if maximum == 0:
                 msg = f"worker {node.gateway.id} crashed and worker restarting disabled"
             else:
@@ -604,7 +641,10 @@ class DSession:
             self.report_line("\n" + msg)
             self.triggershutdown()
         else:
-            self.report_line(f"\nreplacing crashed worker {node.gateway.id}")
+            if node.timed_out is not None:
+                self.report_line(f"\nreplacing worker {node.gateway.id} (killed after a test timeout)")
+            else:
+                self.report_line(f"\nreplacing crashed worker {node.gateway.id}")
             self.shuttingdown = False
             self._clone_node(node)
         self._active_nodes.discard(node)
@@ -657,6 +697,11 @@ class DSession:
             self.countfailures += 1
             if self.maxfail and self.countfailures >= self.maxfail and not self.shouldstop:
                 self.shouldstop = f"stopping after {self.countfailures} failures"
+                if self._stop_queued and self.sched is not None:
+                    # No new test starts on any worker from now on.
+                    self._stopped = True
+                    for node in self.sched.nodes:
+                        node.send_stop()
 
     def triggershutdown(self) -> None:
         if not self.shuttingdown:
@@ -668,18 +713,23 @@ class DSession:
 
     def handle_crashitem(self, nodeid: str, worker: WorkerController) -> None:
         fspath = nodeid.split("::")[0]
-        msg = f"worker {worker.gateway.id!r} crashed while running {nodeid!r}"
-        # How it died and its last words, when known.
-        cause = getattr(worker, "crash_cause", None)
-        if cause:
-            msg += f" ({cause})"
-        get_tail = getattr(worker, "stderr_tail", None)
-        tail = get_tail(STDERR_DRAIN_WAIT if cause else 0.0) if get_tail else ""
-        if tail:
-            msg += f"\n\nlast stderr lines of worker {worker.gateway.id!r}:\n{tail}"
+        timed_out = getattr(worker, "timed_out", None)
+        if timed_out is not None:  # killed by --test-timeout (xdist_c.limits)
+            msg = timed_out
+        else:
+            msg = f"worker {worker.gateway.id!r} crashed while running {nodeid!r}"
+            # How it died and its last words, when known.
+            cause = getattr(worker, "crash_cause", None)
+            if cause:
+                msg += f" ({cause})"
+            get_tail = getattr(worker, "stderr_tail", None)
+            tail = get_tail(STDERR_DRAIN_WAIT if cause else 0.0) if get_tail else ""
+            if tail:
+                msg += f"\n\nlast stderr lines of worker {worker.gateway.id!r}:\n{tail}"
         rep = pytest.TestReport(
             nodeid=nodeid,
-            location=(fspath, None, fspath),
+            # (a timed-out test's failure is headed by its name)
+            location=(fspath, None, fspath if timed_out is None else nodeid.partition("::")[2] or fspath),
             keywords={},
             outcome="failed",
             longrepr=msg,
@@ -688,6 +738,8 @@ class DSession:
         rep.node = worker  # type: ignore[attr-defined]
         self.config.hook.pytest_handlecrashitem(crashitem=nodeid, report=rep, sched=self.sched)
         self.config.hook.pytest_runtest_logreport(report=rep)
+        if timed_out is not None:
+            self._handlefailures(rep)  # a timeout counts towards --maxfail
 
 
 def unserialize_warning_message(data: dict[str, Any]) -> warnings.WarningMessage:

@@ -115,6 +115,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "replacement; default 4 x the -n worker count, unlimited with --tx)",
     )
     group.addoption(
+        "--test-timeout",
+        dest="xdist_test_timeout",
+        metavar="SECONDS",
+        action="store",
+        default=None,
+        help="Fail a test that runs longer than SECONDS: its worker's Python "
+        "stack goes into the report, the worker and the processes it started "
+        "are killed and a new worker runs the rest (not counted by "
+        "--max-worker-restart). Default from the ini option "
+        "xdist_test_timeout; 0 turns it off",
+    )
+    group.addoption(
+        "--finish-queued",
+        dest="finish_queued",
+        action="store_true",
+        default=False,
+        help="With -x/--maxfail, let workers run the tests already sent to "
+        "them before stopping, as pytest-xdist does (by default no test "
+        "starts once the limit is reached)",
+    )
+    group.addoption(
         "--dist",
         metavar="distmode",
         action="store",
@@ -276,6 +297,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=True,
     )
     parser.addini(
+        "xdist_test_timeout",
+        "xdist-c: fail (and kill the worker of) a test that runs longer than this many seconds (see --test-timeout)",
+        default="",
+    )
+    parser.addini(
         "rsyncdirs",
         "Not supported by xdist-c (pytest-xdist deprecated it)",
         type="paths",
@@ -383,7 +409,10 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         if usepdb:
             raise pytest.UsageError("--pdb is incompatible with distributing tests; try using -n0 or -nauto.")
         _require_core()
+        from xdist_c.limits import configured_timeout
         from xdist_c.scheduler import SCHEDULERS
+
+        configured_timeout(config)  # a bad value: a UsageError now
 
         dist = config.getoption("dist")
         if dist not in SCHEDULERS:
