@@ -275,8 +275,6 @@ class WorkerInteractor:
         fixtures are torn down knowing what runs next)."""
         self.item_index = index
         next_index = self.next_index()
-        if self.stopped.is_set():  # while it waited for the next index
-            return _SHUTDOWN
         item_at: Callable[[int], pytest.Item]
         if self.split is not None:
             item_at = self.split.item
@@ -289,6 +287,8 @@ class WorkerInteractor:
             # The controller reports it as pytest-xdist reports differing
             # collections, and stops the run; this worker runs nothing more.
             self.send(_core.EV_COLLECTIONFINISH, {"again": [e.number, e.ids]}, now=True)
+            return _SHUTDOWN
+        if self.stopped.is_set():  # -x/--maxfail reached meanwhile
             return _SHUTDOWN
         _title(f"[pytest-xdist running] {item.nodeid}")
         start = time.perf_counter()
