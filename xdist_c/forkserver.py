@@ -270,6 +270,10 @@ def wanted(early_config: pytest.Config) -> bool:
         return False
     if getattr(ns, "dist", "no") == "no" and not getattr(ns, "numprocesses", None):
         return False
+    if getattr(ns, "numprocesses", None) == "adaptive":
+        from xdist_c import adaptive
+
+        return adaptive.likely_distributes(early_config)
     if getattr(ns, "numprocesses", None) not in (None, 0):
         return True
     return any(_is_plain_popen(spec) for spec in getattr(ns, "tx", None) or ())

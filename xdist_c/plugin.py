@@ -29,11 +29,11 @@ _sys_path = list(sys.path)
 
 DIST_MODES = ("each", "load", "loadscope", "loadfile", "loadgroup", "worksteal", "no")
 
-NumProcesses = Union[int, Literal["auto", "logical"]]
+NumProcesses = Union[int, Literal["auto", "logical", "adaptive"]]
 
 
 def parse_numprocesses(s: str) -> NumProcesses:
-    if s in ("auto", "logical"):
+    if s in ("auto", "logical", "adaptive"):
         return s  # type: ignore[return-value]
     return int(s)
 
@@ -96,6 +96,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Shortcut for '--dist=load --tx=NUM*popen'.\n"
         "'auto' uses the physical CPU count, 'logical' the logical one "
         "(needs psutil, else like 'auto'); 0 disables distribution.\n"
+        "'adaptive' (xdist-c): in-process when the last run with these "
+        "arguments shows distributing would not pay, else up to the 'auto' "
+        "count.\n"
         "Forced to 0 when used with --pdb.",
     )
     group.addoption(
@@ -381,10 +384,15 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         config.option.dist = "load"
 
     usepdb = config.getoption("usepdb", False)
-    if config.option.numprocesses in ("auto", "logical"):
+    if config.option.numprocesses in ("auto", "logical", "adaptive"):
         if usepdb:
             config.option.numprocesses = 0
             config.option.dist = "no"
+        elif config.option.numprocesses == "adaptive":
+            from xdist_c import adaptive
+
+            cpus = config.hook.pytest_xdist_auto_num_workers(config=config)
+            config.option.numprocesses = adaptive.resolve(config, cpus)
         else:
             config.option.numprocesses = config.hook.pytest_xdist_auto_num_workers(config=config)
 
