@@ -55,6 +55,7 @@
  * FrameError.
  */
 #include "xdist_core.h"
+#include "args.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -1486,52 +1487,6 @@ xc_decode_frame(struct xc_state *st, const char *buf, Py_ssize_t len)
 /* Module functions.                                                  */
 /* ------------------------------------------------------------------ */
 
-int
-xc_unpack_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
-               PyObject *kwnames, const char *const *names, Py_ssize_t min,
-               Py_ssize_t max, PyObject **out)
-{
-    if (nargs > max) {
-        PyErr_Format(PyExc_TypeError,
-                     "%s() takes at most %zd arguments (%zd given)", fname,
-                     max, nargs);
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < max; i++) {
-        out[i] = i < nargs ? args[i] : NULL;
-    }
-    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
-    for (Py_ssize_t k = 0; k < nkw; k++) {
-        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
-        Py_ssize_t j = 0;
-        while (j < max && PyUnicode_CompareWithASCIIString(key, names[j])) {
-            j++;
-        }
-        if (j == max) {
-            PyErr_Format(PyExc_TypeError,
-                         "%s() got an unexpected keyword argument '%U'",
-                         fname, key);
-            return -1;
-        }
-        if (out[j] != NULL) {
-            PyErr_Format(PyExc_TypeError,
-                         "%s() got multiple values for argument '%s'", fname,
-                         names[j]);
-            return -1;
-        }
-        out[j] = args[nargs + k];
-    }
-    for (Py_ssize_t i = 0; i < min; i++) {
-        if (out[i] == NULL) {
-            PyErr_Format(PyExc_TypeError,
-                         "%s() missing required argument '%s' (pos %zd)",
-                         fname, names[i], i + 1);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 /* Borrow the bytes of `obj`: bytes directly, anything else through the
  * buffer protocol (view->obj != NULL then; release it).  0 / -1. */
 static int
@@ -1678,7 +1633,7 @@ codec_decode_frame_impl(PyObject *module, PyObject *data)
         if (kwnames == NULL && nargs == 1) {                                 \
             return codec_##NAME##_impl(module, args[0]);                     \
         }                                                                    \
-        if (xc_unpack_args(#NAME, args, nargs, kwnames, names, 1, 1, &arg) < \
+        if (xc_parse_args(#NAME, args, nargs, kwnames, names, 1, 1, &arg) <  \
             0) {                                                             \
             return NULL;                                                     \
         }                                                                    \
@@ -1777,7 +1732,7 @@ FrameWriter_add(FrameWriterObject *self, PyObject *const *args,
         argv[0] = args[0];
         argv[1] = args[1];
     }
-    else if (xc_unpack_args("add", args, nargs, kwnames, names, 2, 2, argv) <
+    else if (xc_parse_args("add", args, nargs, kwnames, names, 2, 2, argv) <
              0) {
         return NULL;
     }

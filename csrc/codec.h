@@ -79,14 +79,6 @@ PyObject *xc_decode_frame(struct xc_state *st, const char *buf,
 int xc_decode_frame_into(struct xc_state *st, const char *buf, Py_ssize_t len,
                          PyObject *slot, PyObject *out);
 
-/* Argument parsing for METH_FASTCALL | METH_KEYWORDS: fill out[0..max)
- * from the positional `args` and the keywords named in `kwnames`
- * (matched against `names`); out[i] is NULL for an optional argument not
- * given (i >= min).  Borrowed references.  0 / -1 with TypeError. */
-int xc_unpack_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
-                   PyObject *kwnames, const char *const *names,
-                   Py_ssize_t min, Py_ssize_t max, PyObject **out);
-
 /* The FrameError type of `st` (borrowed); ValueError once the module state
  * has been cleared. */
 PyObject *xc_frame_error_type(struct xc_state *st);

@@ -57,6 +57,7 @@
  * receiver threads hold the GIL only long enough to append.
  */
 #include "xdist_core.h"
+#include "args.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -631,8 +632,8 @@ Pump_attach_stream(PumpObject *self, PyObject *const *args, Py_ssize_t nargs,
 {
     static const char *const names[] = {"slot", "fd"};
     PyObject *argv[2];
-    if (xc_unpack_args("attach_stream", args, nargs, kwnames, names, 2, 2,
-                       argv) < 0) {
+    if (xc_parse_args("attach_stream", args, nargs, kwnames, names, 2, 2,
+                      argv) < 0) {
         return NULL;
     }
 #ifndef XC_HAVE_STREAMS
@@ -811,12 +812,12 @@ Pump_get(PumpObject *self, PyObject *const *args, Py_ssize_t nargs,
          PyObject *kwnames)
 {
     static const char *const names[] = {"timeout", "linger"};
-    PyObject *argv[2];
+    PyObject *argv[2] = {NULL, NULL};
     PyObject *out = NULL;
     int64_t deadline_us = -1;
     int64_t linger_us = 0;
 
-    if (xc_unpack_args("get", args, nargs, kwnames, names, 0, 2, argv) < 0) {
+    if (xc_parse_args("get", args, nargs, kwnames, names, 0, 2, argv) < 0) {
         return NULL;
     }
     double t;
@@ -954,7 +955,7 @@ Pump_put(PumpObject *self, PyObject *const *argv, Py_ssize_t nargs,
 {
     static const char *const names[] = {"slot", "kind", "payload"};
     PyObject *args[3];
-    if (xc_unpack_args("put", argv, nargs, kwnames, names, 3, 3, args) < 0) {
+    if (xc_parse_args("put", argv, nargs, kwnames, names, 3, 3, args) < 0) {
         return NULL;
     }
     if (!PyLong_Check(args[1])) {
@@ -990,8 +991,8 @@ Pump_feeder(PumpObject *self, PyObject *const *args, Py_ssize_t nargs,
 {
     static const char *const names[] = {"slot"};
     PyObject *slot_arg;
-    if (xc_unpack_args("feeder", args, nargs, kwnames, names, 1, 1,
-                       &slot_arg) < 0) {
+    if (xc_parse_args("feeder", args, nargs, kwnames, names, 1, 1,
+                      &slot_arg) < 0) {
         return NULL;
     }
     xc_state *st = xc_state_from_type(Py_TYPE(self));
