@@ -1,39 +1,14 @@
-/* codec.h -- wire codec state (see codec.c). */
+/* codec.h -- the wire codec component: its module state and the
+ * interface between its files (codec.c: module functions and hooks;
+ * encode.c, decode.c, framewriter.c; buffer.h and wire.h below them). */
 #ifndef XDIST_C_CODEC_H
 #define XDIST_C_CODEC_H
 
 #include <Python.h>
 
-/* Event kinds.  Values 0..11 and 32..37 travel on the wire; EV_CLOSED and
- * EV_BADFRAME are made by the Pump only and are rejected in a frame. */
-enum {
-    XC_EV_WORKERREADY = 0,
-    XC_EV_COLLECTIONSTART = 1,
-    XC_EV_COLLECTREPORT = 2,
-    XC_EV_COLLECTIONFINISH = 3,
-    XC_EV_LOGSTART = 4,
-    XC_EV_TESTREPORT = 5,
-    XC_EV_LOGFINISH = 6,
-    XC_EV_COMPLETE = 7,
-    XC_EV_UNSCHEDULED = 8,
-    XC_EV_WARNING = 9,
-    XC_EV_WORKERFINISHED = 10,
-    XC_EV_INTERNALERROR = 11,
-    XC_CMD_RUNTESTS = 32,
-    XC_CMD_RUNTESTS_ALL = 33,
-    XC_CMD_STEAL = 34,
-    XC_CMD_SHUTDOWN = 35,
-    XC_CMD_COLLECTION = 36, /* the joined collection, to a split worker */
-    XC_CMD_STOP = 37,       /* drop the queued tests (-x, --maxfail) */
-    XC_EV_CLOSED = 64,
-    XC_EV_BADFRAME = 65,
-};
+#include "buffer.h"
+#include "wire.h"
 
-#define XC_FORMAT_VERSION 1
-/* A frame's header: b"XC", the format version, then two little-endian
- * u32s at offsets 3 and 7: the event count and the body length. */
-#define XC_HEADER_SIZE 11
-#define XC_MAX_DEPTH 200
 /* Decoded str dict keys up to this length are interned and cached, up to
  * this many distinct keys (codec.c: dec_key). */
 #define XC_KEY_CACHE_MAX_LENGTH 64
@@ -57,15 +32,70 @@ typedef struct {
     long long last_int_value;
 } xc_codec_state;
 
-/* The little-endian u32 at p (frame header fields). */
-static inline uint32_t
-xc_get_u32le(const unsigned char *p)
+struct xc_state;
+
+#define XC_INLINE_BUF 512  /* bytes of stack storage for one encoding */
+#define XC_INLINE_STRS 64  /* decoder string-table entries held inline */
+#define XC_WRITER_KEEP 65536 /* take() shrinks a buffer bigger than this */
+
+/* ---- encoder (encode.c) ---- */
+
+/* The encoder.  Every enc_* helper returns 0, or -1 with an exception
+ * set; after -1 the buffer may end in a partial value (callers discard
+ * it, or FrameWriter.add() rolls back). */
+typedef struct {
+    xc_buf buf;
+    xc_strtab tab;
+} xc_enc;
+
+void xc_enc_init(xc_enc *e, char *storage, Py_ssize_t size);
+void xc_enc_free(xc_enc *e);
+/* Append one value.  0 / -1 with TypeError / ValueError / MemoryError. */
+int xc_enc_value(xc_enc *e, PyObject *v);
+/* Append one event (kind byte, payload value).  0 / -1; on -1 the buffer
+ * may hold a partial event (the caller rolls back). */
+int xc_enc_event(xc_enc *e, PyObject *kind, PyObject *payload);
+/* Fill in the header at e->buf.data[0..XC_HEADER_SIZE).  0 / -1 with
+ * ValueError when the frame is too large for the header. */
+int xc_enc_write_header(xc_enc *e, Py_ssize_t count);
+
+/* ---- decoder (decode.c) ---- */
+
+typedef struct {
+    const unsigned char *start;
+    const unsigned char *p;
+    const unsigned char *end;
+    PyObject *FrameError; /* borrowed */
+    /* borrowed: the module's caches shared across frames (dec_key(),
+     * dec_cached_str(), dec_int()), or NULL to share nothing */
+    xc_codec_state *caches;
+    /* the last tuple of plain values that added nothing to the string
+     * table, and its bytes (tag included): see dec_seq() */
+    PyObject *last_tuple; /* new reference, or NULL */
+    const unsigned char *last_tuple_at;
+    Py_ssize_t last_tuple_size;
+    PyObject **strs; /* string table: new references */
+    Py_ssize_t nstrs;
+    Py_ssize_t strs_cap;
+    PyObject *inline_strs[XC_INLINE_STRS];
+} xc_dec;
+
+void xc_dec_init(xc_dec *d, struct xc_state *st, const char *buf,
+                 Py_ssize_t len);
+void xc_dec_free(xc_dec *d);
+/* Decode one value: new reference, or NULL with FrameError (or
+ * MemoryError) set. */
+PyObject *xc_dec_value(xc_dec *d);
+
+static inline Py_ssize_t
+xc_dec_left(xc_dec *d)
 {
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
+    return d->end - d->p;
 }
 
-struct xc_state;
+/* ---- FrameWriter (framewriter.c) ---- */
+
+extern PyType_Spec xc_FrameWriter_spec;
 
 /* Decode one frame; new reference to a list of (kind, payload) tuples, or
  * NULL with FrameError (or MemoryError) set.  Used by pump.c. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzz the wire decoder (csrc/codec.c) with libFuzzer + ASan + UBSan.
+# Fuzz the wire decoder (csrc/decode.c) with libFuzzer + ASan + UBSan.
 #
 #   bash fuzz/run.sh                    # 100,000 inputs
 #   bash fuzz/run.sh -runs=1000000      # any libFuzzer flags
@@ -91,7 +91,7 @@ fi
 # --- seed corpus from real frames -----------------------------------------
 seeds=$build/seeds
 if [ ! -d "$seeds" ] || [ -z "$(ls -A "$seeds")" ] ||
-   [ -n "$(find csrc/codec.c fuzz/make_corpus.py -newer "$seeds" -print -quit)" ]; then
+   [ -n "$(find csrc/encode.c csrc/wire.h fuzz/make_corpus.py -newer "$seeds" -print -quit)" ]; then
     venv=$build/venv
     if [ ! -x "$venv/bin/python" ]; then
         echo "== creating $venv (pytest + xdist_c, for the seed corpus)"
