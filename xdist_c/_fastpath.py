@@ -13,12 +13,12 @@ from typing import Callable
 
 import pytest
 
+from xdist_c._compat import pytest as pytest_compat
+
 # pytest >= 9.2 keeps a report's nodeid as a parsed, immutable ``NodeId``.
-parse_node_id: Callable[[str], Any] | None
-try:
-    from _pytest.nodeid import coerce_node_id as parse_node_id  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - pytest < 9.2
-    parse_node_id = None
+parse_node_id: Callable[[str], Any] | None = pytest_compat.parse_node_id
+_to_json = pytest_compat.report_to_json
+_NODE_ID_KEY = pytest_compat.REPORT_NODE_ID_KEY
 
 
 def plugin_module(plugin: object) -> str:
@@ -32,7 +32,7 @@ def plugin_module(plugin: object) -> str:
 def only_pytest_implements(config: pytest.Config, hookname: str) -> bool:
     """Whether every implementation of ``hookname`` is pytest's own."""
     impls = getattr(config.hook, hookname).get_hookimpls()
-    return bool(impls) and all(getattr(impl.plugin, "__name__", "").startswith("_pytest.") for impl in impls)
+    return bool(impls) and all(pytest_compat.is_pytest_module(getattr(impl.plugin, "__name__", "")) for impl in impls)
 
 
 # Value types that pytest's ``_report_to_json`` passes through unchanged: no
@@ -48,15 +48,15 @@ def report_to_json(report: pytest.TestReport) -> dict[str, object]:
     goes through pytest's own function, so the result is always the same
     dict."""
     if type(report) is not pytest.TestReport:
-        return report._to_json()
+        return _to_json(report)
     d = report.__dict__.copy()
     longrepr = d.get("longrepr")
     if type(longrepr) not in (type(None), str, tuple) or "result" in d:
-        return report._to_json()
-    node_id = d.pop("_id", None)
+        return _to_json(report)
+    node_id = d.pop(_NODE_ID_KEY, None)
     for value in d.values():
         if type(value) not in _PLAIN_TYPES:
-            return report._to_json()
+            return _to_json(report)
     if node_id is not None:
         d["nodeid"] = str(node_id)
     return d

@@ -30,6 +30,8 @@ from typing import Any
 
 import pytest
 
+from xdist_c._compat import pytest as pytest_compat
+
 #: The cache entry: a JSON object, command line key -> {"tests", "seconds"}.
 CACHE_KEY = "xdist_c/adaptive_runs"
 #: The most command lines remembered.
@@ -102,12 +104,7 @@ def _cache(config: pytest.Config) -> Any:
     cache = getattr(config, "cache", None)
     if cache is not None or not config.pluginmanager.has_plugin("cacheprovider"):
         return cache
-    try:
-        from _pytest.cacheprovider import Cache
-
-        return Cache.for_config(config, _ispytest=True)
-    except Exception:
-        return None
+    return pytest_compat.cache_for_config(config)
 
 
 def _stored(cache: Any) -> dict[str, Any]:

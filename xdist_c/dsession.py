@@ -32,6 +32,7 @@ from xdist_c import durations
 from xdist_c import exitgc
 from xdist_c import forkserver
 from xdist_c import limits
+from xdist_c._compat import execnet as execnet_compat
 from xdist_c._fastpath import only_pytest_implements
 from xdist_c._fastpath import parse_node_id as _parse_node_id
 from xdist_c.exitgc import skip_exit_collection
@@ -586,7 +587,7 @@ class DSession:
     def worker_channel_closed(self, node: WorkerController, payload: None) -> None:
         if node._down:
             return
-        error: object = node.channel._getremoteerror()  # type: ignore[no-untyped-call]
+        error: object = execnet_compat.remote_error(node.channel)
         if node.timed_out is not None:
             error = "killed after a test timeout"
         elif not error or isinstance(error, EOFError):
@@ -833,7 +834,7 @@ class TerminalDistReporter:
     @pytest.hookimpl
     def pytest_xdist_newgateway(self, gateway: Any) -> None:
         if self.config.option.verbose > 0:
-            rinfo = gateway._rinfo()
+            rinfo = execnet_compat.remote_info(gateway)
             if rinfo.executable != sys.executable:
                 version = "{}.{}.{}".format(*rinfo.version_info[:3])
                 self.rewrite(f"[{gateway.id}] {rinfo.platform} Python {version} cwd: {rinfo.cwd}", newline=True)

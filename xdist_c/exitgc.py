@@ -72,7 +72,9 @@ def _popen_running(proc: Any) -> bool:
 def _channel_has_errors(channel: Any) -> bool:
     # execnet's Channel.__del__ prints remote errors nobody fetched; its
     # other work (a close message to a gone peer) has no visible effect.
-    return bool(getattr(channel, "_closed", False) and getattr(channel, "_remoteerrors", None))
+    from xdist_c._compat import execnet as execnet_compat
+
+    return execnet_compat.channel_has_unfetched_errors(channel)
 
 
 def _finalizer_exemptions() -> dict[type, Callable[[Any], bool]]:
@@ -81,7 +83,7 @@ def _finalizer_exemptions() -> dict[type, Callable[[Any], bool]]:
     exempt: dict[type, Callable[[Any], bool]] = {}
     for module, name, check in (
         ("subprocess", "Popen", _popen_running),
-        ("execnet.gateway_base", "Channel", _channel_has_errors),
+        ("execnet", "Channel", _channel_has_errors),
     ):
         cls = getattr(sys.modules.get(module), name, None)
         if isinstance(cls, type):

@@ -70,6 +70,7 @@ except ImportError:  # pragma: no cover - not on Linux
 import pytest
 
 from xdist_c import exitgc
+from xdist_c._compat import pytest as pytest_compat
 from xdist_c._fastpath import plugin_module
 
 ENV_SWITCH = "XDIST_C_FORKSERVER"
@@ -247,9 +248,8 @@ def _descriptor_opened() -> str | None:
 def _nested_run() -> bool:
     """Whether another pytest run in this process has got further than this
     one (a top-level run forks before importing any conftest)."""
-    from _pytest.assertion.rewrite import AssertionRewritingHook
-
-    if sum(isinstance(f, AssertionRewritingHook) for f in sys.meta_path) > 1:
+    hook = pytest_compat.assertion_rewriting_hook_type()
+    if hook is not None and sum(isinstance(f, hook) for f in sys.meta_path) > 1:
         return True
     for name, module in list(sys.modules.items()):
         if name == "conftest" or name.endswith(".conftest"):
@@ -289,7 +289,7 @@ def _is_plain_popen(spec: str) -> bool:
 
 # Plugins a forked worker may share with the controller: pytest's own and
 # xdist_c's, which keep nothing from before the fork that a worker reads.
-_OWN_PLUGIN_MODULES = ("pytest", "_pytest", "xdist_c")
+_OWN_PLUGIN_MODULES = ("pytest", pytest_compat.PACKAGE, "xdist_c")
 
 
 def foreign_plugin(pluginmanager: Any) -> str | None:
@@ -889,9 +889,9 @@ def _fresh_std_streams() -> None:
 
 def _drop_controller_state() -> None:
     """What the controller's start-up left that a fresh worker lacks."""
-    from _pytest.assertion.rewrite import AssertionRewritingHook
-
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, AssertionRewritingHook)]
+    hook = pytest_compat.assertion_rewriting_hook_type()
+    if hook is not None:
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, hook)]
     importlib.invalidate_caches()
     linecache.clearcache()
 

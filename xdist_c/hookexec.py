@@ -10,6 +10,7 @@ calls whose implementations are all plain run in C, anything else
 same implementations are called in the same order with the same arguments;
 only pluggy's own frames are missing from a traceback through such a call.
 
+pluggy's private names it uses are in :mod:`xdist_c._compat.pluggy`.
 Only where pluggy's ``_multicall`` is the manager's ``_inner_hookexec``:
 with tracing (``--debug``) or another monitor already in place nothing is
 changed; one added later wraps the ``HookExec`` as it would wrap pluggy's
@@ -24,14 +25,9 @@ from typing import Callable
 import pluggy
 
 from xdist_c import _core
+from xdist_c._compat import pluggy as pluggy_compat
 
 Relay = Callable[[Any, "dict[str, Any]"], Any]
-
-
-def _is_pluggys_multicall(func: object) -> bool:
-    return getattr(func, "__name__", None) == "_multicall" and str(getattr(func, "__module__", "")).startswith(
-        "pluggy."
-    )
 
 
 def _pluggy_relay(hookcaller: Any, kwargs: dict[str, Any]) -> Any:
@@ -43,11 +39,11 @@ def install(pluginmanager: pluggy.PluginManager) -> Relay:
     pluggy's own ``_multicall`` does them now.  Returns the function to
     relay a call with, ``relay(hookcaller, kwargs)``, which is
     ``hookcaller(**kwargs)`` in effect either way."""
-    inner: Any = getattr(pluginmanager, "_inner_hookexec", None)
+    inner: Any = pluggy_compat.inner_hookexec(pluginmanager)
     if isinstance(inner, _core.HookExec):
         return inner.relay
-    if not _is_pluggys_multicall(inner):
+    if not pluggy_compat.is_pluggys_multicall(inner) or not pluggy_compat.hookexec_supported():
         return _pluggy_relay
     hookexec = _core.HookExec(inner)
-    pluginmanager._inner_hookexec = hookexec
+    pluggy_compat.set_inner_hookexec(pluginmanager, hookexec)
     return hookexec.relay

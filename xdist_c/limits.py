@@ -36,6 +36,9 @@ from typing import BinaryIO
 
 import pytest
 
+from xdist_c._compat import execnet as execnet_compat
+from xdist_c._compat import pytest as pytest_compat
+
 # The signal a worker answers with its stack (faulthandler.register): a
 # real-time one where there are any (tests hardly use them), else SIGUSR2.
 DUMP_SIGNAL: int | None = (
@@ -212,7 +215,7 @@ class TimeoutWatch:
 
 
 def _worker_pid(node: Any) -> int | None:
-    popen = getattr(getattr(node.gateway, "_io", None), "popen", None)
+    popen = getattr(execnet_compat.gateway_io(node.gateway), "popen", None)
     pid = getattr(popen, "pid", None)
     if not isinstance(pid, int) or getattr(popen, "returncode", None) is not None:
         return None
@@ -220,7 +223,7 @@ def _worker_pid(node: Any) -> int | None:
 
 
 _RUNNER_PATHS = (
-    f"{os.sep}_pytest{os.sep}",
+    pytest_compat.PACKAGE_PATH_PART,
     f"{os.sep}pluggy{os.sep}",
     f"{os.sep}xdist_c{os.sep}",
     f"{os.sep}execnet{os.sep}",

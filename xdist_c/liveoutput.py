@@ -25,6 +25,8 @@ from typing import TextIO
 
 import pytest
 
+from xdist_c._compat import pytest as pytest_compat
+
 # What the worker sends at most per message.
 CHUNK_BYTES = 64 * 1024
 # How long a worker waits at the end for its last output to be sent.
@@ -76,7 +78,7 @@ class LiveOutput:
 def _terminal_column(reporter: Any) -> int:
     """Where pytest's terminal writer is on its current line (0 where that
     cannot be known: a private attribute, checked on pytest 7.0 to 9.2)."""
-    column = getattr(getattr(reporter, "_tw", None), "width_of_current_line", 0)
+    column = getattr(pytest_compat.terminal_writer(reporter), "width_of_current_line", 0)
     return column if isinstance(column, int) else 0
 
 

@@ -22,10 +22,11 @@ from typing import Union
 import pytest
 
 from xdist_c import exitgc  # noqa: F401  (registers its atexit handler first)
+from xdist_c._compat import pytest as pytest_compat
+from xdist_c._startup import SYS_PATH
 
-# The controller's sys.path as it was at interpreter start-up; popen
-# workers use it verbatim, so they import exactly what the controller did.
-_sys_path = list(sys.path)
+# The controller's sys.path at start-up (pytest-xdist's name for it).
+_sys_path = SYS_PATH
 
 DIST_MODES = ("each", "load", "loadscope", "loadfile", "loadgroup", "worksteal", "no")
 
@@ -86,7 +87,8 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 @pytest.hookimpl
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("xdist", "distributed and subprocess testing")
-    group._addoption(
+    pytest_compat.add_short_option(
+        group,
         "-n",
         "--numprocesses",
         dest="numprocesses",
@@ -186,7 +188,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Add a proxy gateway that --tx specs can use through via=, e.g.\n"
         "--px id=my_proxy//socket=192.168.1.102:8888 --tx 5*popen//via=my_proxy",
     )
-    group._addoption(
+    pytest_compat.add_short_option(
+        group,
         "-d",
         action="store_true",
         dest="distload",
@@ -285,7 +288,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "tests running, done and an estimate of the time left (from the "
         "stored durations); nothing changes when output is not a terminal",
     )
-    group._addoption(
+    pytest_compat.add_short_option(
+        group,
         "-f",
         "--looponfail",
         action="store_true",

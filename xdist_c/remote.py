@@ -33,6 +33,10 @@ if __name__ == "__channelexec__":
             f"({type(exc).__name__}: {exc}); see https://xdist-c.readthedocs.io/en/latest/remote.html"
         )
 
+    # compat-boundary: this source runs in the worker before xdist_c can be
+    # imported (it may not be installed there), so it cannot go through
+    # xdist_c._compat.pytest; pytest's private _prepareconfig (7.0-9.2) is
+    # the config pytest.main would build, from the controller's arguments.
     try:
         from _pytest.config import _prepareconfig
     except ImportError as exc:

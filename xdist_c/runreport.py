@@ -46,6 +46,8 @@ from typing import TextIO
 
 import pytest
 
+from xdist_c._compat import pytest as pytest_compat
+
 # Where duration-aware scheduling (xdist_c.durations) keeps each test's last
 # duration (``{nodeid: seconds}``), read for the status line's estimate.
 DURATIONS_KEY = "xdist_c/durations"
@@ -338,16 +340,16 @@ class StatusLine:
 
     def __init__(self, tw: Any) -> None:
         self.tw = tw
-        self.file: TextIO = tw._file
+        self.file: TextIO = pytest_compat.writer_file(tw)
         self.shown = False
         self.last_draw = 0.0
         self._proxy = _StatusFile(self.file, self)
-        tw._file = self._proxy
+        pytest_compat.set_writer_file(tw, self._proxy)
 
     @staticmethod
     def usable(tr: Any) -> bool:
-        tw = getattr(tr, "_tw", None)
-        file = getattr(tw, "_file", None)
+        tw = pytest_compat.terminal_writer(tr)
+        file = pytest_compat.writer_file(tw)
         if file is None or not getattr(tw, "hasmarkup", False):
             return False
         try:
@@ -370,8 +372,8 @@ class StatusLine:
             self.shown = False
             self.file.write("\x1b[J")
             self.file.flush()
-        if self.tw._file is self._proxy:
-            self.tw._file = self.file
+        if pytest_compat.writer_file(self.tw) is self._proxy:
+            pytest_compat.set_writer_file(self.tw, self.file)
 
 
 @dataclass
@@ -527,7 +529,7 @@ class RunRecorder:
             return
         tr = self.config.pluginmanager.getplugin("terminalreporter")
         if tr is not None and StatusLine.usable(tr):
-            self.status = StatusLine(tr._tw)
+            self.status = StatusLine(pytest_compat.terminal_writer(tr))
             self._estimate = Estimate(stored_durations(self.config))
 
     @pytest.hookimpl

@@ -19,6 +19,8 @@ from collections import OrderedDict
 from typing import Any
 from typing import Callable
 
+from xdist_c._compat import pytest as pytest_compat
+
 # Files whose parse is kept; the least recently used goes first.
 MAX_FILES = 32
 
@@ -64,11 +66,6 @@ class StatementRanges:
 def install() -> None:
     """Memoize pytest's ``getstatementrange_ast`` where tracebacks use it
     (``_pytest._code.code``); a no-op when pytest has no such function."""
-    try:
-        from _pytest._code import code
-    except ImportError:  # pragma: no cover - pytest without _code
-        return
-    current = getattr(code, "getstatementrange_ast", None)
-    if current is None or isinstance(current, StatementRanges):
-        return
-    code.getstatementrange_ast = StatementRanges(current)  # type: ignore[attr-defined]
+    pytest_compat.replace_getstatementrange_ast(
+        lambda current: current if isinstance(current, StatementRanges) else StatementRanges(current)
+    )

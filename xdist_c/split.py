@@ -35,6 +35,7 @@ import pytest
 
 from xdist_c import _core
 from xdist_c import split_check
+from xdist_c._compat import pytest as pytest_compat
 
 # --dist modes whose workers may split the collection (each runs everything).
 SPLIT_MODES = ("load", "loadscope", "loadfile", "loadgroup", "worksteal")
@@ -56,7 +57,7 @@ def file_starts(table: list[list[str]]) -> list[int]:
 def _imports_like_pytest(node: pytest.File) -> bool:
     """Whether the file's module is imported through ``Module.obj``, as for
     pytest's own test modules (and, from pytest 8, doctest modules)."""
-    return isinstance(node, pytest.Module) and type(node)._getobj is pytest.Module._getobj
+    return pytest_compat.module_getobj_is_pytests(node)
 
 
 class _FailedImport:
@@ -120,8 +121,7 @@ class SplitCollection:
     def pytest_collection(self, session: pytest.Session) -> Iterator[None]:
         self.session = session
         self.check = split_check.Checker(self.config, session)
-        orig_genitems = self._orig_genitems = session.genitems
-        session.genitems = self._genitems  # type: ignore[method-assign]
+        orig_genitems = self._orig_genitems = pytest_compat.replace_genitems(session, self._genitems)
         self._holding = True
         # Inside pytest's own catcher (same filters): the warnings of the
         # collection are recorded here and passed on at the end, as pytest
@@ -132,7 +132,7 @@ class SplitCollection:
                 return (yield)
             finally:
                 self._holding = False
-                session.genitems = orig_genitems  # type: ignore[method-assign]
+                pytest_compat.restore_genitems(session, orig_genitems)
                 self._pass_on_warnings(log)
 
     def _pass_on_warnings(self, log: list[warnings.WarningMessage]) -> None:
@@ -208,7 +208,7 @@ class SplitCollection:
         if failure is not None:
             # (``_getobj`` is pytest's hook for a node's object: pytest
             # 7.0-9.2 call it from the ``obj`` property.)
-            node._getobj = _FailedImport(failure, out, err)  # type: ignore[method-assign]
+            pytest_compat.set_node_getobj(node, _FailedImport(failure, out, err))
             return None
         return module
 

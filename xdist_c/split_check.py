@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from xdist_c._compat import pytest as pytest_compat
 from xdist_c._fastpath import plugin_module
 
 # Hooks whose implementations see the collection as one list.
@@ -72,7 +73,7 @@ def hook_blocker(config: pytest.Config) -> str | None:
     for hookname in WHOLE_COLLECTION_HOOKS + BUILD_HOOKS:
         for impl in getattr(config.hook, hookname).get_hookimpls():
             module = plugin_module(impl.plugin)
-            if module.startswith(("_pytest.", "xdist_c.")) or module in ITEMWISE_PLUGINS:
+            if pytest_compat.is_pytest_module(module) or module.startswith("xdist_c.") or module in ITEMWISE_PLUGINS:
                 continue
             return f"{module} implements {hookname}"
     return None
@@ -80,43 +81,14 @@ def hook_blocker(config: pytest.Config) -> str | None:
 
 # ---------------------------------------------------------------- fixtures
 #
-# pytest keeps what @pytest.fixture recorded behind private names; both are
-# read here only.  Checked on pytest 7.0-9.2: ``_pytest.fixtures.
-# getfixturemarker(obj)`` returns the marker (``scope``, ``params``, ``name``)
-# or None; the fixture manager maps a fixture name to its ``FixtureDef``s
-# (public ``scope``, ``params``, ``baseid``): ``_arg2fixturedefs`` up to
-# 9.1, ``_arg2node2fixturedefs`` (name -> node -> defs) from 9.2.  When
-# neither is there the split is not taken.
+# pytest keeps what @pytest.fixture recorded behind private names, read
+# through xdist_c._compat.pytest (checked on pytest 7.0-9.2): a fixture's
+# marker (``scope``, ``params``, ``name``) and the fixture manager's
+# ``FixtureDef``s (public ``scope``, ``params``, ``baseid``).  When pytest
+# keeps them another way the split is not taken.
 
-try:
-    from _pytest.fixtures import FixtureFunctionMarker as _FixtureFunctionMarker
-    from _pytest.fixtures import getfixturemarker as _getfixturemarker
-except ImportError:  # pragma: no cover - a pytest that moved them
-    _getfixturemarker = None  # type: ignore[assignment]
-
-
-def _marker_of(obj: object) -> Any:
-    assert _getfixturemarker is not None
-    try:
-        marker = _getfixturemarker(obj)
-    except Exception:  # an object whose attribute lookup raises
-        return None
-    # (pytest < 8.4 reads an attribute, which a Mock has)
-    return marker if isinstance(marker, _FixtureFunctionMarker) else None
-
-
-def _registered_fixturedefs(session: pytest.Session) -> list[tuple[str, Any]] | None:
-    """``(name, FixtureDef)`` of every fixture of plugins and of the
-    conftests parsed so far; None when pytest keeps them in a way not
-    known here."""
-    manager = getattr(session, "_fixturemanager", None)
-    by_node = getattr(manager, "_arg2node2fixturedefs", None)  # pytest >= 9.2
-    if isinstance(by_node, dict):
-        return [(name, fixturedef) for name, nodes in by_node.items() for defs in nodes.values() for fixturedef in defs]
-    by_name = getattr(manager, "_arg2fixturedefs", None)  # pytest 7.0-9.1
-    if isinstance(by_name, dict):
-        return [(name, fixturedef) for name, defs in by_name.items() for fixturedef in defs]
-    return None
+_marker_of = pytest_compat.fixture_marker
+_registered_fixturedefs = pytest_compat.registered_fixturedefs
 
 
 def _scope_name(scope: object) -> str:
@@ -229,7 +201,7 @@ class Checker:
 
     def _fixturedefs(self) -> str | None:
         defs = _registered_fixturedefs(self.session)
-        if _getfixturemarker is None or defs is None:
+        if not pytest_compat.FIXTURE_MARKERS_KNOWN or defs is None:
             return f"pytest {pytest.__version__}'s fixtures cannot be inspected"
         for name, fixturedef in defs:
             where = fixturedef.baseid or getattr(fixturedef.func, "__module__", "a plugin")

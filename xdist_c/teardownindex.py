@@ -16,9 +16,10 @@ argument, by ``report.nodeid`` for a ``nodeid`` one).
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
+
+from xdist_c._compat import pytest as pytest_compat
 
 
 class TeardownIndex:
@@ -52,23 +53,17 @@ class TeardownIndex:
             return self.original(node_id)
         # As getreports("") filters them: may have been set since the index
         # was built.
-        return [report for report in found if not hasattr(report, "_pdbshown")]
+        return [report for report in found if not hasattr(report, pytest_compat.PDB_SHOWN_ATTR)]
 
 
 def install(reporter: Any) -> None:
     """Put a :class:`TeardownIndex` on ``reporter`` (pytest's
-    TerminalReporter) when its ``_get_teardown_reports`` is pytest's own."""
-    original = getattr(reporter, "_get_teardown_reports", None)
-    if original is None or isinstance(original, TeardownIndex):
+    TerminalReporter) when its ``_get_teardown_reports`` is pytest's own
+    (replaced by someone else, or of another shape: left alone)."""
+    if isinstance(pytest_compat.current_teardown_reports(reporter), TeardownIndex):
         return
-    func = getattr(original, "__func__", None)
-    if func is None or not getattr(func, "__module__", "").startswith("_pytest."):
-        return  # replaced by someone else: leave it alone
-    params = list(inspect.signature(func).parameters)[1:]
-    if params == ["node_id"]:
-        key_attr = "id"
-    elif params == ["nodeid"]:
-        key_attr = "nodeid"
-    else:
+    found = pytest_compat.teardown_reports_method(reporter)
+    if found is None:
         return
-    reporter._get_teardown_reports = TeardownIndex(reporter, original, key_attr)
+    original, key_attr = found
+    pytest_compat.set_teardown_reports_method(reporter, TeardownIndex(reporter, original, key_attr))

@@ -29,6 +29,7 @@ from xdist_c import distinfo
 from xdist_c import forkserver
 from xdist_c import limits
 from xdist_c import sourcecache
+from xdist_c._compat import pytest as pytest_compat
 from xdist_c._fastpath import only_pytest_implements
 from xdist_c._fastpath import report_to_json
 from xdist_c.exitgc import skip_exit_collection
@@ -364,12 +365,7 @@ def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
     """Give ``item`` another nodeid.  pytest 9.2 derives ``nodeid`` from a
     structured ``_id`` (whose parse keeps the exact string); before that it
     was the ``_nodeid`` attribute."""
-    if hasattr(item, "_id"):
-        from _pytest.nodeid import coerce_node_id  # type: ignore[import-not-found,unused-ignore]
-
-        item._id = coerce_node_id(nodeid)
-    else:
-        item._nodeid = nodeid  # type: ignore[attr-defined]
+    pytest_compat.set_item_nodeid(item, nodeid)
 
 
 def _encodable(value: object) -> bool:
@@ -448,7 +444,7 @@ def run_worker(channel: Any, config: pytest.Config, workerinput: dict[str, Any],
     skip_exit_collection(config)
     sourcecache.install()
     distinfo.install()
-    config._parser.prog = os.path.basename(workerinput["mainargv"][0])
+    pytest_compat.set_parser_prog(config, os.path.basename(workerinput["mainargv"][0]))
     config.workerinput = workerinput  # type: ignore[attr-defined]
     config.workeroutput = {}  # type: ignore[attr-defined]
     stack_path = option_dict.get(limits.WORKER_OPTION)

@@ -25,16 +25,15 @@ from typing import Any
 
 import execnet
 import pytest
-from execnet import gateway_io
-from execnet.gateway_base import Popen2IO
-from execnet.gateway_bootstrap import HostNotFound
 
 from xdist_c import _core
 from xdist_c import forkserver
 from xdist_c import limits
 from xdist_c import liveoutput
+from xdist_c._compat import execnet as execnet_compat
+from xdist_c._compat import pytest as pytest_compat
 from xdist_c._spec import parse_tx_spec_config
-from xdist_c.plugin import _sys_path
+from xdist_c._startup import SYS_PATH as _sys_path
 from xdist_c.split import SPLIT_MODES
 
 _COMMANDS = {
@@ -66,12 +65,6 @@ STDERR_DRAIN_WAIT = 2.0
 # setup_nodes() interrupted (Ctrl-C while workers start): how long the
 # workers that did connect get to exit.
 INTERRUPTED_SETUP_EXIT_TIMEOUT = 2.0
-
-# Per thread, while NodeManager._makegateway runs: ``ios``, the list the
-# popen IOs it creates are appended to, ``starting``, its manager's
-# _Starting, and ``forkserver``, the run's fork server (or None), which
-# starts local popen workers of this interpreter when it can.
-_capture = threading.local()
 
 
 class _Starting:
@@ -194,7 +187,7 @@ def summarize_stderr(data: bytes) -> str:
     return "\n".join(lines)
 
 
-class _StderrCapturingIO(gateway_io.Popen2IOMaster):
+class _StderrCapturingIO(execnet_compat.PopenIOBase):  # type: ignore[misc]
     """execnet's popen IO, with the worker's stderr on a :class:`StderrTee`."""
 
     def __init__(
@@ -218,7 +211,7 @@ class _StderrCapturingIO(gateway_io.Popen2IOMaster):
             # waits, and so can be interrupted) must find the process.
             if starting is not None:
                 starting.add(self)
-            Popen2IO.__init__(self, p.stdin, p.stdout, execmodel=execmodel)
+            execnet_compat.init_popen_io(self, p.stdin, p.stdout, execmodel)
             try:
                 out_fd = os.dup(2)
             except OSError:  # pragma: no cover - no stderr at all
@@ -227,30 +220,6 @@ class _StderrCapturingIO(gateway_io.Popen2IOMaster):
         except BaseException:
             _kill_io(self)
             raise
-
-
-_original_create_io = gateway_io.create_io
-
-
-def _create_io(spec: execnet.XSpec, *args: Any, **kwargs: Any) -> Any:
-    """``gateway_io.create_io``, capturing stderr for the popen gateways
-    :meth:`NodeManager._makegateway` creates (the others are left alone)."""
-    ios = getattr(_capture, "ios", None)
-    if ios is None or not spec.popen:
-        return _original_create_io(spec, *args, **kwargs)
-    execmodel = kwargs["execmodel"] if "execmodel" in kwargs else args[0]
-    io = _StderrCapturingIO(
-        gateway_io.popen_args(spec),
-        execmodel,
-        getattr(_capture, "starting", None),
-        getattr(_capture, "forkserver", None),
-    )
-    ios.append(io)
-    return io
-
-
-if hasattr(gateway_io, "popen_args"):  # pragma: no branch
-    gateway_io.create_io = _create_io
 
 
 def describe_returncode(returncode: int) -> str:
@@ -502,32 +471,39 @@ class NodeManager:
         return derived
 
     def _makegateway(self, spec: execnet.XSpec) -> execnet.Gateway:
+        # Local popen workers: their IO is built here, capturing stderr
+        # (and started from the fork server where it can); ``ios`` is what
+        # was built, for the error of a worker that did not connect.
         ios: list[Any] = []
-        _capture.ios = ios
-        _capture.starting = self._starting
-        _capture.forkserver = forkserver.get(self.config)
+        server = forkserver.get(self.config)
+
+        def make_io(args: list[str], execmodel: Any) -> Any:
+            io = _StderrCapturingIO(args, execmodel, self._starting, server)
+            ios.append(io)
+            return io
+
         try:
             if is_local(spec):
-                gateway = self.group.makegateway(spec)
+                gateway = execnet_compat.make_popen_gateway(self.group, spec, make_io)
+                if gateway is None:  # execnet of another shape: not captured
+                    gateway = self.group.makegateway(spec)
             else:
                 try:
                     if spec.socket and spec.python and not spec.via:
                         spec = self._via_socket_proxy(spec)
                     gateway = self.group.makegateway(spec)
-                except (OSError, EOFError, HostNotFound) as exc:
+                except (OSError, EOFError, execnet.HostNotFound) as exc:
                     detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                     raise pytest.UsageError(
                         f"could not start worker {spec.id} (--tx {describe_spec(spec)}): {detail}"
                     ) from exc
             # One round trip, cached: later _rinfo() calls (pytest-cov, the
             # terminal) must not need the worker's busy main thread.
-            gateway._rinfo()
+            execnet_compat.remote_info(gateway)
         except pytest.UsageError:
             raise
         except Exception as e:
             raise WorkerStartError(spec, ios[-1] if ios else None, e) from e
-        finally:
-            _capture.ios = _capture.starting = _capture.forkserver = None
         # Connected: the group has it now.  (Left in _starting when this
         # was interrupted, so that teardown_nodes() kills it.)
         for io in ios:
@@ -603,8 +579,8 @@ class NodeManager:
     def _local_popens(self) -> list[subprocess.Popen[bytes]]:
         """The processes of this group's local gateways (popen, ssh), and
         of workers started that have not connected yet."""
-        gateways = list(self.group) + list(getattr(self.group, "_gateways_to_join", ()))
-        ios = [getattr(gw, "_io", None) for gw in gateways] + self._starting.snapshot()
+        gateways = list(self.group) + execnet_compat.pending_gateways(self.group)
+        ios = [execnet_compat.gateway_io(gw) for gw in gateways] + self._starting.snapshot()
         popens: dict[int, subprocess.Popen[bytes]] = {}
         for io in ios:
             popen = getattr(io, "popen", None)
@@ -677,7 +653,7 @@ class WorkerController:
             args = make_reltoroot([self.config.rootpath], args, self.config.invocation_params.dir)
         option_dict: dict[str, Any] = {}
         if local and not spec.chdir:
-            factory = getattr(self.config, "_tmp_path_factory", None)
+            factory = pytest_compat.tmp_path_factory(self.config)
             if factory is not None:
                 option_dict["basetemp"] = str(factory.getbasetemp() / f"popen-{self.gateway.id}")
         self.config.hook.pytest_configure_node(node=self)
@@ -750,15 +726,15 @@ class WorkerController:
     def exit_cause(self, wait: float = EXIT_STATUS_WAIT) -> str | None:
         """``exit code N`` / ``killed by signal SIG...`` once the worker
         process is gone (waits up to ``wait`` seconds); None if unknown."""
-        return process_exit_cause(getattr(self.gateway, "_io", None), wait)
+        return process_exit_cause(execnet_compat.gateway_io(self.gateway), wait)
 
     def stderr_tail(self, wait: float = STDERR_DRAIN_WAIT) -> str:
         """The last lines the worker wrote to stderr ("" if not captured)."""
-        return stderr_tail(getattr(self.gateway, "_io", None), wait)
+        return stderr_tail(execnet_compat.gateway_io(self.gateway), wait)
 
     def kill(self) -> None:
         """Stop the worker process at once (it misbehaved)."""
-        io = getattr(self.gateway, "_io", None)
+        io = execnet_compat.gateway_io(self.gateway)
         try:
             if io is not None and hasattr(io, "kill"):
                 io.kill()
