@@ -116,7 +116,9 @@ def private_uses(source: str) -> list[tuple[int, str]]:
                 )
         elif isinstance(node, ast.Attribute) and _is_private(node.attr):
             root = _root(node.value)
-            if root in ("self", "cls") and isinstance(node.value, ast.Name) or root in OWN_ROOTS:
+            own = isinstance(node.value, ast.Name) and root in ("self", "cls")
+            own = own or (isinstance(node.value, ast.Call) and root == "super")
+            if own or root in OWN_ROOTS:
                 continue
             if (_base_name(node.value), node.attr) in OWN_ATTRIBUTES:
                 continue
@@ -191,6 +193,7 @@ def test_the_check_sees(line: str) -> None:
     "line",
     [
         "self._down = True",
+        "return super()._core_args(config)",
         "node._down = True",
         "import pytest, pluggy, execnet",
         "x = config.option.dist",
