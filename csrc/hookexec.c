@@ -231,7 +231,7 @@ HookExec_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
         return NULL;
     }
     /* Not subclassable: the type is the module's own. */
-    xc_state *st = (xc_state *)PyType_GetModuleState(Py_TYPE(self));
+    xc_state *st = xc_state_from_type(Py_TYPE(self));
     PyObject *result = NULL;
     int r =
         st == NULL ? -1 : run_plain(st, impls, args[2], firstresult, &result);
@@ -344,7 +344,7 @@ HookExec_relay(HookExecObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "relay() kwargs must be a dict");
         return NULL;
     }
-    xc_state *st = (xc_state *)PyType_GetModuleState(Py_TYPE(self));
+    xc_state *st = xc_state_from_type(Py_TYPE(self));
     if (st == NULL) {
         return NULL;
     }

@@ -50,6 +50,17 @@ xc_clear_names(void *state, const xc_name *names, size_t n)
 xc_state *
 xc_state_from_type(PyTypeObject *tp)
 {
+#if PY_VERSION_HEX >= 0x030B0000
+    PyObject *mod = PyType_GetModuleByDef(tp, &xc_module_def); /* borrowed */
+    if (mod != NULL) {
+        return xc_state_from_module(mod);
+    }
+    if (!PyErr_ExceptionMatches(PyExc_TypeError)) {
+        return NULL;
+    }
+    PyErr_Clear();
+#else
+    /* PyType_GetModuleByDef's walk, for Python 3.9 and 3.10 */
     PyObject *mro = tp->tp_mro;
     if (mro != NULL && PyTuple_Check(mro)) {
         Py_ssize_t n = PyTuple_GET_SIZE(mro);
@@ -68,6 +79,7 @@ xc_state_from_type(PyTypeObject *tp)
             }
         }
     }
+#endif
     PyErr_Format(PyExc_TypeError, "%s is not an xdist_c._core type",
                  tp->tp_name);
     return NULL;
