@@ -1,7 +1,39 @@
-/* sched.c -- node registry and collection storage shared by the scheduler
- * types, the _SchedulerBase type, and the component's init.
+/* sched.c -- the scheduler protocol, written once: the _SchedulerBase
+ * type (node registry, collection storage, pytest-xdist's protocol
+ * methods), the helpers the modes share, and the component's init.  A mode
+ * (sched_load.c, sched_scope.c, sched_steal.c, sched_each.c) is its policy
+ * alone: a table of plain-C functions, xc_sched_ops, set by its tp_new.
  *
- * Python equivalent:
+ * Python equivalent (self._ops: the mode's table):
+ *
+ *     class _SchedulerBase:
+ *         # every protocol method: module state, not cleared, arguments
+ *         def add_node_collection(self, node, collection):
+ *             self._ops.add_collection(node, collection)  # default:
+ *             # store before scheduling; a late node's is compared
+ *
+ *         def schedule(self):
+ *             if not self.collection_is_completed: raise RuntimeError
+ *             if self._ops.distribute is None or self.scheduled:
+ *                 return self._ops.topup()
+ *             if some stored collection differs: report each; return
+ *             self._ops.distribute()
+ *
+ *         def mark_test_complete(self, node, item_index, duration=0):
+ *             node_pending.remove(item_index)   # O(1): it is in front
+ *             self._ops.completed(node, duration)
+ *
+ *         def mark_test_pending(self, item):   # NotImplementedError if
+ *             if not self.scheduled: raise RuntimeError  # no requeue
+ *             self._ops.requeue(self.collection.index(item))
+ *
+ *         def remove_node(self, node):
+ *             forget node; return self._ops.removed(node)  # crashed id
+ *
+ *         def remove_pending_tests_from_node(self, node, indices):
+ *             self._ops.given_back(node, indices)  # worksteal only
+ *
+ * The registry:
  *
  *     class _SchedulerBase:
  *         def __init__(self):
@@ -351,6 +383,51 @@ xc_sched_unregister(xc_sched *self, Py_ssize_t slot)
     return 0;
 }
 
+PyObject *
+xc_sched_pop_crashed(xc_sched *self, Py_ssize_t slot, PyObject *coll)
+{
+    xc_ideque *pending = &xc_ledger_node(&self->ledger, slot)->pending;
+    PyObject *crashed = xc_sched_coll_item(coll, xc_ideque_get(pending, 0));
+    if (crashed != NULL) {
+        (void)xc_ideque_pop_front(pending);
+    }
+    return crashed;
+}
+
+int
+xc_sched_requeue_node(xc_sched *self, Py_ssize_t slot, PyObject **crashed)
+{
+    *crashed = NULL;
+    if (xc_ledger_release_home(&self->ledger, slot) < 0) {
+        return -1;
+    }
+    xc_ideque *pending = &xc_ledger_node(&self->ledger, slot)->pending;
+    if (xc_ideque_len(pending) > 0) {
+        *crashed = xc_sched_pop_crashed(
+            self, slot, self->scheduled ? self->base_ids : NULL);
+        if (*crashed == NULL) {
+            return -1;
+        }
+        if (xc_ideque_extend(&self->ledger.pending, pending) < 0) {
+            Py_CLEAR(*crashed);
+            return -1;
+        }
+    }
+    xc_ideque_free(pending);
+    xc_ledger_reweigh(&self->ledger);
+    return 0;
+}
+
+int
+xc_sched_requeue_first(xc_sched *self, xc_sched_state *ss, Py_ssize_t index)
+{
+    if (xc_ideque_push_front(&self->ledger.pending, index) < 0) {
+        return -1;
+    }
+    xc_ledger_reweigh(&self->ledger);
+    return self->ops->topup(self, ss);
+}
+
 /* --- helpers of the run-once schedulers (scope, worksteal) -------------- */
 
 /* 1 if `node` had a slot and was removed, else 0 (O(slots); only used on
@@ -435,8 +512,12 @@ error:
     return -1;
 }
 
-int
-xc_sched_check_collections(xc_sched *self, xc_sched_state *ss)
+/* Python: the check at the start of the first schedule(): every stored
+ * collection that differs from the base one is reported through
+ * _collection_mismatch, in arrival order.  1 if none differs, 0 if some
+ * did, -1 on error. */
+static int
+check_collections(xc_sched *self, xc_sched_state *ss)
 {
     int same = 1;
     /* coll_order only grows (by add_node_collection, which a callback
@@ -535,8 +616,10 @@ xc_sched_node_down(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot)
     return r;
 }
 
-int
-xc_sched_parse_duration(PyObject *arg, double *out)
+/* Parse the optional duration argument of mark_test_complete (NULL: not
+ * given, 0.0).  0 / -1 with TypeError. */
+static int
+parse_duration(PyObject *arg, double *out)
 {
     *out = 0.0;
     if (arg == NULL) {
@@ -571,12 +654,13 @@ xc_sched_live_slots(xc_sched *self, Py_ssize_t **out)
 /* --- object lifecycle --------------------------------------------------- */
 
 PyObject *
-xc_sched_alloc(PyTypeObject *type)
+xc_sched_alloc(PyTypeObject *type, const xc_sched_ops *ops)
 {
     xc_sched *self = (xc_sched *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;
     }
+    self->ops = ops;
     /* tp_alloc zeroed the struct: every pointer is NULL, counts are 0. */
     xc_ledger_init(&self->ledger);
     xc_ideque_init(&self->coll_order);
@@ -940,6 +1024,205 @@ xc_sched_weigh_ledger(xc_sched *self)
                            big);
 }
 
+/* --- the protocol, once; the mode's policy through self->ops --------- */
+
+int
+xc_sched_set_numnodes(xc_sched *self, Py_ssize_t numnodes)
+{
+    if (numnodes < 0) {
+        PyErr_SetString(PyExc_ValueError, "numnodes must be >= 0");
+        return -1;
+    }
+    self->numnodes = numnodes;
+    return 0;
+}
+
+int
+xc_sched_init(PyObject *op, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"numnodes", NULL};
+    xc_sched *self = (xc_sched *)op;
+    Py_ssize_t numnodes;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, self->ops->init_format,
+                                     kwlist, &numnodes)) {
+        return -1;
+    }
+    return xc_sched_set_numnodes(self, numnodes);
+}
+
+/* The preamble of every protocol method: the module state (NULL if
+ * cleared), the object usable, the arguments parsed into out.  0 / -1. */
+static int
+protocol_enter(xc_sched *self, PyTypeObject *cls, xc_sched_state **ss,
+               const char *fname, PyObject *const *args, Py_ssize_t nargs,
+               PyObject *kwnames, const char *const *names,
+               Py_ssize_t nrequired, Py_ssize_t nmax, PyObject **out)
+{
+    *ss = xc_sched_state_of(cls);
+    if (*ss == NULL || xc_sched_check(self) < 0 ||
+        xc_parse_args(fname, args, nargs, kwnames, names, nrequired, nmax,
+                      out) < 0) {
+        return -1;
+    }
+    if (self->ops == NULL) { /* unreachable: the base is not instantiable */
+        PyErr_SetString(PyExc_NotImplementedError,
+                        "implemented by the concrete scheduler types");
+        return -1;
+    }
+    return 0;
+}
+
+/* Python: see each mode's add_node_collection (accept_collection for the
+ * run-once modes). */
+static PyObject *
+base_add_node_collection(PyObject *op, PyTypeObject *cls,
+                         PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames)
+{
+    static const char *const names[] = {"node", "collection"};
+    PyObject *argv[2] = {NULL, NULL};
+    xc_sched *self = (xc_sched *)op;
+    xc_sched_state *ss;
+    if (protocol_enter(self, cls, &ss, "add_node_collection", args, nargs,
+                       kwnames, names, 2, 2, argv) < 0) {
+        return NULL;
+    }
+    int r = self->ops->add_collection != NULL
+                ? self->ops->add_collection(self, ss, argv[0], argv[1])
+                : xc_sched_accept_collection(self, ss, argv[0], argv[1]);
+    if (r < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Python:
+ *     def schedule(self):
+ *         assert self.collection_is_completed     # RuntimeError
+ *         if self.collection is not None: self._topup(); return
+ *         if no collection at all or some differs (each reported): return
+ *         self._distribute()
+ */
+static PyObject *
+base_schedule(PyObject *op, PyTypeObject *cls, PyObject *const *args,
+              Py_ssize_t nargs, PyObject *kwnames)
+{
+    xc_sched *self = (xc_sched *)op;
+    xc_sched_state *ss;
+    if (protocol_enter(self, cls, &ss, "schedule", args, nargs, kwnames, NULL,
+                       0, 0, NULL) < 0) {
+        return NULL;
+    }
+    if (self->ncollections < self->numnodes) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "schedule() called before collection completed");
+        return NULL;
+    }
+    const xc_sched_ops *ops = self->ops;
+    if (ops->distribute == NULL || self->scheduled) {
+        if (ops->topup(self, ss) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    if (self->base_ids == NULL) {
+        Py_RETURN_NONE; /* no collection at all (numnodes == 0) */
+    }
+    int same = check_collections(self, ss);
+    if (same < 0) {
+        return NULL;
+    }
+    if (!same || self->scheduled) {
+        Py_RETURN_NONE; /* nothing is run; or a callback scheduled */
+    }
+    if (ops->distribute(self, ss) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Python: node_pending.remove(item_index); then the mode's reaction */
+static PyObject *
+base_mark_test_complete(PyObject *op, PyTypeObject *cls,
+                        PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames)
+{
+    static const char *const names[] = {"node", "item_index", "duration"};
+    PyObject *argv[3] = {NULL, NULL, NULL};
+    xc_sched *self = (xc_sched *)op;
+    xc_sched_state *ss;
+    double duration;
+    if (protocol_enter(self, cls, &ss, "mark_test_complete", args, nargs,
+                       kwnames, names, 2, 3, argv) < 0 ||
+        parse_duration(argv[2], &duration) < 0) {
+        return NULL;
+    }
+    Py_ssize_t slot = xc_sched_slot_of(self, argv[0]);
+    if (slot < 0 || xc_sched_complete(self, slot, argv[1]) < 0) {
+        return NULL;
+    }
+    if (self->ops->completed != NULL &&
+        self->ops->completed(self, ss, slot, duration) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Python: the mode queues self.collection.index(item) again */
+static PyObject *
+base_mark_test_pending(PyObject *op, PyTypeObject *cls, PyObject *const *args,
+                       Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"item"};
+    PyObject *item = NULL;
+    xc_sched *self = (xc_sched *)op;
+    xc_sched_state *ss;
+    if (self->ops == NULL || self->ops->requeue == NULL) {
+        if (xc_parse_args("mark_test_pending", args, nargs, kwnames, names, 1,
+                          1, &item) < 0) {
+            return NULL;
+        }
+        PyErr_SetString(PyExc_NotImplementedError,
+                        "this scheduler cannot put a test back");
+        return NULL;
+    }
+    if (protocol_enter(self, cls, &ss, "mark_test_pending", args, nargs,
+                       kwnames, names, 1, 1, &item) < 0) {
+        return NULL;
+    }
+    if (!self->scheduled) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "mark_test_pending() called before schedule()");
+        return NULL;
+    }
+    Py_ssize_t index = xc_sched_index_of(self, item);
+    if (index < 0 || self->ops->requeue(self, ss, index) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Python: forget node; return the nodeid it was running, or None */
+static PyObject *
+base_remove_node(PyObject *op, PyTypeObject *cls, PyObject *const *args,
+                 Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"node"};
+    PyObject *node = NULL;
+    xc_sched *self = (xc_sched *)op;
+    xc_sched_state *ss;
+    if (protocol_enter(self, cls, &ss, "remove_node", args, nargs, kwnames,
+                       names, 1, 1, &node) < 0) {
+        return NULL;
+    }
+    Py_ssize_t slot = xc_sched_slot_of(self, node);
+    if (slot < 0 || xc_sched_unregister(self, slot) < 0) {
+        return NULL;
+    }
+    return self->ops->removed(self, ss, slot);
+}
+
+/* Python: a worker's answer to a steal (worksteal only) */
 static PyObject *
 base_remove_pending_tests_from_node(PyObject *op, PyTypeObject *cls,
                                     PyObject *const *args, Py_ssize_t nargs,
@@ -947,15 +1230,26 @@ base_remove_pending_tests_from_node(PyObject *op, PyTypeObject *cls,
 {
     static const char *const names[] = {"node", "indices"};
     PyObject *argv[2] = {NULL, NULL};
-    (void)op;
-    (void)cls;
-    if (xc_parse_args("remove_pending_tests_from_node", args, nargs, kwnames,
-                      names, 2, 2, argv) < 0) {
+    xc_sched *self = (xc_sched *)op;
+    xc_sched_state *ss;
+    if (self->ops == NULL || self->ops->given_back == NULL) {
+        if (xc_parse_args("remove_pending_tests_from_node", args, nargs,
+                          kwnames, names, 2, 2, argv) < 0) {
+            return NULL;
+        }
+        PyErr_SetString(PyExc_NotImplementedError,
+                        "this scheduler never steals tests back from a node");
         return NULL;
     }
-    PyErr_SetString(PyExc_NotImplementedError,
-                    "this scheduler never steals tests back from a node");
-    return NULL;
+    if (protocol_enter(self, cls, &ss, "remove_pending_tests_from_node", args,
+                       nargs, kwnames, names, 2, 2, argv) < 0) {
+        return NULL;
+    }
+    Py_ssize_t slot = xc_sched_slot_of(self, argv[0]);
+    if (slot < 0 || self->ops->given_back(self, ss, slot, argv[1]) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -975,31 +1269,28 @@ base_collection_mismatch(PyObject *op, PyTypeObject *cls,
     Py_RETURN_NONE;
 }
 
-/* The protocol methods each concrete type defines for itself; here so
- * the base matches its stub.  Unreachable: the base is not
- * instantiable. */
-static PyObject *
-base_abstract(PyObject *op, PyObject *args, PyObject *kwds)
-{
-    (void)op;
-    (void)args;
-    (void)kwds;
-    PyErr_SetString(PyExc_NotImplementedError,
-                    "implemented by the concrete scheduler types");
-    return NULL;
-}
-
-#define XC_ABSTRACT(name)                                                    \
-    {name, (PyCFunction)(void (*)(void))base_abstract,                       \
-     METH_VARARGS | METH_KEYWORDS,                                           \
-     PyDoc_STR("Implemented by the concrete scheduler types.")}
+#define XC_PROTO(name, doc)                                                  \
+    {#name, (PyCFunction)(void (*)(void))base_##name, XC_METH, PyDoc_STR(doc)}
 
 static PyMethodDef base_methods[] = {
-    XC_ABSTRACT("add_node_collection"),
-    XC_ABSTRACT("mark_test_complete"),
-    XC_ABSTRACT("mark_test_pending"),
-    XC_ABSTRACT("remove_node"),
-    XC_ABSTRACT("schedule"),
+    XC_PROTO(add_node_collection,
+             "add_node_collection($self, node, collection)\n--\n\n"
+             "Record the ids a node collected."),
+    XC_PROTO(schedule, "schedule($self)\n--\n\n"
+                       "Distribute the tests once all collections are in;\n"
+                       "later calls give each node what it lacks."),
+    XC_PROTO(mark_test_complete,
+             "mark_test_complete($self, node, item_index, "
+             "duration=0)\n--\n\n"
+             "The node finished a test; send it more if it runs low."),
+    XC_PROTO(mark_test_pending,
+             "mark_test_pending($self, item)\n--\n\n"
+             "Queue nodeid item again, first in line (not in each mode)."),
+    XC_PROTO(remove_node,
+             "remove_node($self, node)\n--\n\n"
+             "Forget a node; return the nodeid that was running when it\n"
+             "went down, or None, and queue (or, in each mode, keep for a\n"
+             "replacement) its unfinished tests."),
     {"add_node", (PyCFunction)(void (*)(void))base_add_node, XC_METH,
      PyDoc_STR(
          "add_node($self, node)\n--\n\nRegister a node that is ready.")},
@@ -1016,11 +1307,10 @@ static PyMethodDef base_methods[] = {
                "Expected seconds by nodeid (a dict, or None), read by the\n"
                "first schedule(): load and worksteal then hand out the\n"
                "longest tests first, the scope modes the longest units.")},
-    {"remove_pending_tests_from_node",
-     (PyCFunction)(void (*)(void))base_remove_pending_tests_from_node,
-     XC_METH,
-     PyDoc_STR("remove_pending_tests_from_node($self, node, indices)\n--\n\n"
-               "Not supported: raises NotImplementedError.")},
+    XC_PROTO(remove_pending_tests_from_node,
+             "remove_pending_tests_from_node($self, node, indices)\n--\n\n"
+             "A node's answer to a steal: the indices it gave back\n"
+             "(worksteal; NotImplementedError in the other modes)."),
     {"_collection_mismatch",
      (PyCFunction)(void (*)(void))base_collection_mismatch, XC_METH,
      PyDoc_STR("_collection_mismatch($self, base_node, node, base_ids, "
@@ -1029,18 +1319,35 @@ static PyMethodDef base_methods[] = {
                "should equal; does nothing here, subclasses report it.")},
     {NULL, NULL, 0, NULL},
 };
+#undef XC_PROTO
 
+/* Python: the agreed collection once distributed (the first one received,
+ * at once, in each mode), else None */
 static PyObject *
 base_get_collection(PyObject *op, void *closure)
 {
-    (void)op;
     (void)closure;
+    xc_sched *self = (xc_sched *)op;
+    if (self->ops != NULL && self->base_ids != NULL &&
+        (self->scheduled || self->ops->collection_early)) {
+        return Py_NewRef(self->base_ids);
+    }
     Py_RETURN_NONE;
+}
+
+PyObject *
+xc_sched_get_pending(PyObject *op, void *closure)
+{
+    (void)closure;
+    return xc_sched_unsent_list((xc_sched *)op);
 }
 
 static PyGetSetDef base_getset[] = {
     {"collection", base_get_collection, NULL,
-     PyDoc_STR("The collection (see the concrete types)."), NULL},
+     PyDoc_STR(
+         "The agreed list of nodeids, or None before schedule() (each:\n"
+         "the first collection received, or None)."),
+     NULL},
     {"nodes", base_get_nodes, NULL,
      PyDoc_STR("The nodes not removed, in the order they were added."), NULL},
     {"collection_is_completed", base_get_collection_is_completed, NULL,

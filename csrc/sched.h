@@ -1,5 +1,10 @@
 /* sched.h -- scheduler types (sched.c, sched_load.c, sched_each.c,
- * sched_scope.c, sched_steal.c). */
+ * sched_scope.c, sched_steal.c).
+ *
+ * sched.c's _SchedulerBase owns pytest-xdist's scheduler protocol (the
+ * Python methods, their arguments and checks); each mode supplies only
+ * its policy, as a table of plain-C functions (xc_sched_ops) that the
+ * base calls, the way CPython's codecs or _io's layers are stacked. */
 #ifndef XDIST_C_SCHED_H
 #define XDIST_C_SCHED_H
 
@@ -27,6 +32,40 @@ typedef struct {
     PyObject *str_split_scope;
 } xc_sched_state;
 
+typedef struct xc_sched xc_sched;
+
+/* What a mode does at each protocol step; the base has already parsed
+ * and checked the arguments.  Every hook returns 0 / -1 unless said. */
+typedef struct {
+    /* tp_init format of a mode whose one argument is numnodes
+     * (xc_sched_init), e.g. "n:EachScheduler"; else unused. */
+    const char *init_format;
+    /* add_node_collection(node, collection); NULL: the run-once modes'
+     * xc_sched_accept_collection. */
+    int (*add_collection)(xc_sched *self, xc_sched_state *ss, PyObject *node,
+                          PyObject *collection);
+    /* The first schedule() once every collection is in and all are equal
+     * (the base reports those that differ); NULL: the mode compares
+     * nothing, every schedule() calls topup. */
+    int (*distribute)(xc_sched *self, xc_sched_state *ss);
+    /* Every later schedule(): give each node what it lacks. */
+    int (*topup)(xc_sched *self, xc_sched_state *ss);
+    /* After mark_test_complete() recorded the test; NULL: nothing. */
+    int (*completed)(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
+                     double duration);
+    /* mark_test_pending(): queue test `index` again (the base checked that
+     * schedule() ran); NULL: NotImplementedError. */
+    int (*requeue)(xc_sched *self, xc_sched_state *ss, Py_ssize_t index);
+    /* remove_node(), the node already unregistered: new reference, the
+     * nodeid that was running on it or None; NULL on error. */
+    PyObject *(*removed)(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot);
+    /* remove_pending_tests_from_node(); NULL: NotImplementedError. */
+    int (*given_back)(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
+                      PyObject *indices);
+    /* 1: `collection` is the first one received even before schedule(). */
+    int collection_early;
+} xc_sched_ops;
+
 /* The object layout shared by every scheduler type.
  *
  * Nodes are opaque Python objects.  Each node gets a slot when added; the
@@ -34,11 +73,12 @@ typedef struct {
  * Python lists below.  Slots are never reused, so a removed node keeps its
  * collection (needed for mismatch reports and, in `each`, for the node that
  * replaces it). */
-typedef struct {
+struct xc_sched {
     PyObject_HEAD
 #if PY_VERSION_HEX < 0x030C0000
     PyObject *dict; /* instance __dict__ (Py_TPFLAGS_MANAGED_DICT later) */
 #endif
+    const xc_sched_ops *ops; /* the mode's policy, set by its tp_new */
     xc_ledger ledger;
     PyObject *slots;      /* list: slot -> node, every node ever added */
     PyObject *slot_colls; /* list: slot -> None when the node's collection
@@ -58,7 +98,7 @@ typedef struct {
     Py_ssize_t ncollections;  /* accepted collections (never decreases) */
     int has_maxschedchunk;
     int scheduled; /* load: collection agreed on and distributed */
-} xc_sched;
+};
 
 /* Flags of every scheduler type: GC, subclassable, with an instance
  * __dict__ (managed from 3.12 on, a dict member before). */
@@ -89,8 +129,15 @@ struct xc_state;
  * NULL with an exception if the module was already cleared. */
 xc_sched_state *xc_sched_state_of(PyTypeObject *defining_class);
 
-/* Allocate an empty scheduler of `type`; new reference or NULL. */
-PyObject *xc_sched_alloc(PyTypeObject *type);
+/* Allocate an empty scheduler of `type` following `ops`; new reference
+ * or NULL. */
+PyObject *xc_sched_alloc(PyTypeObject *type, const xc_sched_ops *ops);
+/* tp_init of a mode whose one argument is numnodes (ops->init_format). */
+int xc_sched_init(PyObject *self, PyObject *args, PyObject *kwds);
+/* self.numnodes = numnodes, or -1 with ValueError if negative. */
+int xc_sched_set_numnodes(xc_sched *self, Py_ssize_t numnodes);
+/* Getter: new reference, xc_sched_unsent_list(self) (load, worksteal). */
+PyObject *xc_sched_get_pending(PyObject *self, void *closure);
 int xc_sched_traverse_obj(PyObject *self, visitproc visit, void *arg);
 int xc_sched_clear_obj(PyObject *self);
 void xc_sched_dealloc(PyObject *self);
@@ -153,6 +200,36 @@ int xc_sched_complete(xc_sched *self, Py_ssize_t slot, PyObject *arg);
  * 0 / -1. */
 int xc_sched_unregister(xc_sched *self, Py_ssize_t slot);
 
+/* Python: coll[node_pending.popleft()] -- the test that was running on a
+ * removed node (its first pending one; there must be one): new reference,
+ * or NULL with IndexError (then nothing was popped). */
+PyObject *xc_sched_pop_crashed(xc_sched *self, Py_ssize_t slot,
+                               PyObject *coll);
+
+/* load and worksteal, on remove_node: the node's home and its pending
+ * tests but the crashed one go back to the shared queue (in that order),
+ * the weights are recomputed.  *crashed: a new reference to the nodeid
+ * that was running, or NULL if none.  0 / -1. */
+int xc_sched_requeue_node(xc_sched *self, Py_ssize_t slot,
+                          PyObject **crashed);
+
+/* load and worksteal's mark_test_pending: index first in the shared
+ * queue, then ops->topup.  0 / -1. */
+int xc_sched_requeue_first(xc_sched *self, xc_sched_state *ss,
+                           Py_ssize_t index);
+
+static inline Py_ssize_t
+xc_ssize_min(Py_ssize_t a, Py_ssize_t b)
+{
+    return a < b ? a : b;
+}
+
+static inline Py_ssize_t
+xc_ssize_max(Py_ssize_t a, Py_ssize_t b)
+{
+    return a > b ? a : b;
+}
+
 /* --- helpers of the schedulers that run each test once (sched_scope.c,
  * sched_steal.c) ---------------------------------------------------------- */
 
@@ -166,12 +243,6 @@ int xc_sched_unregister(xc_sched *self, Py_ssize_t slot);
  * 0 / -1 (KeyError for a node never added). */
 int xc_sched_accept_collection(xc_sched *self, xc_sched_state *ss,
                                PyObject *node, PyObject *collection);
-
-/* Python: the check at the start of the first schedule(): every stored
- * collection that differs from the base one is reported through
- * _collection_mismatch, in arrival order.  1 if none differs, 0 if some
- * did, -1 on error. */
-int xc_sched_check_collections(xc_sched *self, xc_sched_state *ss);
 
 /* Python: self.collection.index(item) -- the first index of nodeid `item`
  * in the agreed collection (a dict built on first use), or -1 with
@@ -194,10 +265,6 @@ int xc_sched_weigh_ledger(xc_sched *self);
 /* Python: bool(node.shutting_down) for the node in `slot`: 1, 0, or -1
  * on error.  Runs Python code: re-read ledger records afterwards. */
 int xc_sched_node_down(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot);
-
-/* Parse the optional duration argument of mark_test_complete (NULL: not
- * given, 0.0).  0 / -1 with TypeError. */
-int xc_sched_parse_duration(PyObject *arg, double *out);
 
 /* Python: [slot for slot, node in enumerate(slots) if node is live], in a
  * new PyMem array stored in *out (free with PyMem_Free); returns the count

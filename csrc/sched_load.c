@@ -79,27 +79,15 @@
  */
 #include "xdist_core.h"
 
-static inline Py_ssize_t
-ssize_max(Py_ssize_t a, Py_ssize_t b)
-{
-    return a > b ? a : b;
-}
-
-static inline Py_ssize_t
-ssize_min(Py_ssize_t a, Py_ssize_t b)
-{
-    return a < b ? a : b;
-}
-
 /* How many items `seq[:num]` holds for a sequence of length len (Python
  * slice semantics, so a negative num counts from the end). */
 static Py_ssize_t
 slice_count(Py_ssize_t len, Py_ssize_t num)
 {
     if (num >= 0) {
-        return ssize_min(num, len);
+        return xc_ssize_min(num, len);
     }
-    return ssize_max(0, len + num);
+    return xc_ssize_max(0, len + num);
 }
 
 /* Python: self._send(node, num) -- move pending[:num] to the node and
@@ -121,19 +109,6 @@ load_send(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot, Py_ssize_t num)
     return xc_sched_send_some(self, ss, slot, moved);
 }
 
-/* 1 if node.shutting_down is true, 0 if not, -1 on error. */
-static int
-node_shutting_down(xc_sched_state *ss, PyObject *node)
-{
-    PyObject *v = PyObject_GetAttr(node, ss->str_shutting_down);
-    if (v == NULL) {
-        return -1;
-    }
-    int r = PyObject_IsTrue(v);
-    Py_DECREF(v);
-    return r;
-}
-
 /* The most a node with a home (split collection) may hold: a quarter of
  * what it holds and has left at home, at least 2.  Homes are blocks of
  * files, so one may hold the suite's slowest tests; sent in pieces, they
@@ -147,7 +122,7 @@ home_cap(const xc_node_rec *rec, Py_ssize_t have)
     if (home == 0) {
         return PY_SSIZE_T_MAX;
     }
-    return ssize_max(2, (have + home) / 4);
+    return xc_ssize_max(2, (have + home) / 4);
 }
 
 /* With durations (ledger weights): move tests to the node one at a time,
@@ -190,7 +165,7 @@ load_check_weighted(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
     Py_ssize_t chunk =
         self->has_maxschedchunk ? self->maxschedchunk : PY_SSIZE_T_MAX;
     return load_send_weighted(self, ss, slot, share / 2,
-                              ssize_max(2 - have, chunk));
+                              xc_ssize_max(2 - have, chunk));
 }
 
 /* Python: self._check_schedule(node, duration).  0 / -1. */
@@ -202,9 +177,7 @@ load_check_schedule(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
     if (xc_ledger_node(&self->ledger, slot)->flags & skip) {
         return 0;
     }
-    PyObject *node = Py_NewRef(xc_sched_node(self, slot));
-    int down = node_shutting_down(ss, node);
-    Py_DECREF(node);
+    int down = xc_sched_node_down(self, ss, slot);
     if (down != 0) {
         return down < 0 ? -1 : 0;
     }
@@ -227,12 +200,12 @@ load_check_schedule(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
         return load_check_weighted(self, ss, slot, duration);
     }
     Py_ssize_t nnodes = self->ledger.nactive; /* >= 1: this one */
-    Py_ssize_t lo = ssize_max(2, npending / nnodes / 4);
-    Py_ssize_t hi = ssize_max(2, npending / nnodes / 2);
+    Py_ssize_t lo = xc_ssize_max(2, npending / nnodes / 4);
+    Py_ssize_t hi = xc_ssize_max(2, npending / nnodes / 2);
     Py_ssize_t have = xc_ideque_len(&rec->pending);
     Py_ssize_t cap = home_cap(rec, have);
-    hi = ssize_min(hi, cap);
-    lo = ssize_min(lo, ssize_max(2, cap / 2));
+    hi = xc_ssize_min(hi, cap);
+    lo = xc_ssize_min(lo, xc_ssize_max(2, cap / 2));
     if (have >= lo) {
         return 0;
     }
@@ -242,7 +215,7 @@ load_check_schedule(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
     }
     Py_ssize_t chunk =
         self->has_maxschedchunk ? self->maxschedchunk : PY_SSIZE_T_MAX;
-    Py_ssize_t want = ssize_min(hi - have, ssize_max(2 - have, chunk));
+    Py_ssize_t want = xc_ssize_min(hi - have, xc_ssize_max(2 - have, chunk));
     return want > 0 ? load_send(self, ss, slot, want) : 0;
 }
 
@@ -270,7 +243,7 @@ load_initial_weighted(xc_sched *self, xc_sched_state *ss,
 {
     xc_ledger *lg = &self->ledger;
     double quarter = lg->unsent_w / (double)nlive / 4;
-    Py_ssize_t limit = ssize_max(2, self->maxschedchunk);
+    Py_ssize_t limit = xc_ssize_max(2, self->maxschedchunk);
     Py_ssize_t *count = PyMem_Calloc((size_t)nlive, sizeof(Py_ssize_t));
     if (count == NULL) {
         PyErr_NoMemory();
@@ -360,10 +333,10 @@ load_initial(xc_sched *self, xc_sched_state *ss)
     }
     else {
         Py_ssize_t chunk =
-            ssize_max(2, ssize_min(n / nlive / 4, self->maxschedchunk));
+            xc_ssize_max(2, xc_ssize_min(n / nlive / 4, self->maxschedchunk));
         for (Py_ssize_t i = 0; i < nlive; i++) {
             const xc_node_rec *rec = xc_ledger_node(&self->ledger, live[i]);
-            Py_ssize_t first = ssize_min(chunk, home_cap(rec, 0));
+            Py_ssize_t first = xc_ssize_min(chunk, home_cap(rec, 0));
             if (load_send(self, ss, live[i], first) < 0) {
                 goto error;
             }
@@ -388,12 +361,54 @@ error:
     return -1;
 }
 
+/* Python: self._check_schedule(node, duration) after a test ended. */
+static int
+load_completed(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
+               double duration)
+{
+    return load_check_schedule(self, ss, slot, duration);
+}
+
+static int
+load_topup(xc_sched *self, xc_sched_state *ss)
+{
+    return load_check_all(self, ss);
+}
+
+/* Python: remove_node's requeueing (see the module docstring). */
+static PyObject *
+load_removed(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot)
+{
+    PyObject *crashed = NULL;
+    Py_ssize_t home =
+        xc_ideque_len(&xc_ledger_node(&self->ledger, slot)->home);
+    if (xc_sched_requeue_node(self, slot, &crashed) < 0) {
+        return NULL;
+    }
+    if (crashed == NULL && home == 0) {
+        Py_RETURN_NONE; /* nothing went back to the queue */
+    }
+    if (load_check_all(self, ss) < 0) {
+        Py_XDECREF(crashed);
+        return NULL;
+    }
+    return crashed != NULL ? crashed : Py_NewRef(Py_None);
+}
+
+static const xc_sched_ops load_ops = {
+    .distribute = load_initial,
+    .topup = load_topup,
+    .completed = load_completed,
+    .requeue = xc_sched_requeue_first,
+    .removed = load_removed,
+};
+
 static PyObject *
 load_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     (void)args;
     (void)kwds;
-    return xc_sched_alloc(type);
+    return xc_sched_alloc(type, &load_ops);
 }
 
 static int
@@ -407,8 +422,7 @@ load_init(PyObject *op, PyObject *args, PyObject *kwds)
                                      &numnodes, &chunk)) {
         return -1;
     }
-    if (numnodes < 0) {
-        PyErr_SetString(PyExc_ValueError, "numnodes must be >= 0");
+    if (xc_sched_set_numnodes(self, numnodes) < 0) {
         return -1;
     }
     Py_ssize_t value = 0;
@@ -418,229 +432,13 @@ load_init(PyObject *op, PyObject *args, PyObject *kwds)
             return -1;
         }
     }
-    self->numnodes = numnodes;
     self->has_maxschedchunk = chunk != Py_None;
     self->maxschedchunk = value;
     return 0;
 }
 
-static PyObject *
-load_get_collection(PyObject *op, void *closure)
-{
-    (void)closure;
-    xc_sched *self = (xc_sched *)op;
-    if (self->scheduled && self->base_ids != NULL) {
-        return Py_NewRef(self->base_ids);
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-load_get_pending(PyObject *op, void *closure)
-{
-    (void)closure;
-    xc_sched *self = (xc_sched *)op;
-    return xc_sched_unsent_list(self);
-}
-
-/* Python: see the module docstring; late nodes are compared right away. */
-static PyObject *
-load_add_node_collection(PyObject *op, PyTypeObject *cls,
-                         PyObject *const *args, Py_ssize_t nargs,
-                         PyObject *kwnames)
-{
-    static const char *const names[] = {"node", "collection"};
-    PyObject *argv[2] = {NULL, NULL};
-    xc_sched *self = (xc_sched *)op;
-    xc_sched_state *ss = xc_sched_state_of(cls);
-    if (ss == NULL || xc_sched_check(self) < 0 ||
-        xc_parse_args("add_node_collection", args, nargs, kwnames, names, 2,
-                      2, argv) < 0 ||
-        xc_sched_accept_collection(self, ss, argv[0], argv[1]) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-load_schedule(PyObject *op, PyTypeObject *cls, PyObject *const *args,
-              Py_ssize_t nargs, PyObject *kwnames)
-{
-    xc_sched *self = (xc_sched *)op;
-    xc_sched_state *ss = xc_sched_state_of(cls);
-    if (ss == NULL || xc_sched_check(self) < 0 ||
-        xc_parse_args("schedule", args, nargs, kwnames, NULL, 0, 0, NULL) <
-            0) {
-        return NULL;
-    }
-    if (self->ncollections < self->numnodes) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "schedule() called before collection completed");
-        return NULL;
-    }
-    if (self->scheduled) {
-        if (load_check_all(self, ss) < 0) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
-    }
-    if (self->base_ids == NULL) {
-        Py_RETURN_NONE; /* no collection at all (numnodes == 0) */
-    }
-    int same = xc_sched_check_collections(self, ss);
-    if (same < 0) {
-        return NULL;
-    }
-    if (!same || self->scheduled) {
-        Py_RETURN_NONE;
-    }
-    if (load_initial(self, ss) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-load_mark_test_complete(PyObject *op, PyTypeObject *cls,
-                        PyObject *const *args, Py_ssize_t nargs,
-                        PyObject *kwnames)
-{
-    static const char *const names[] = {"node", "item_index", "duration"};
-    PyObject *argv[3] = {NULL, NULL, NULL};
-    xc_sched *self = (xc_sched *)op;
-    xc_sched_state *ss = xc_sched_state_of(cls);
-    if (ss == NULL || xc_sched_check(self) < 0 ||
-        xc_parse_args("mark_test_complete", args, nargs, kwnames, names, 2, 3,
-                      argv) < 0) {
-        return NULL;
-    }
-    double duration = 0.0;
-    if (argv[2] != NULL) {
-        duration = PyFloat_AsDouble(argv[2]);
-        if (duration == -1.0 && PyErr_Occurred()) {
-            return NULL;
-        }
-    }
-    Py_ssize_t slot = xc_sched_slot_of(self, argv[0]);
-    if (slot < 0 || xc_sched_complete(self, slot, argv[1]) < 0 ||
-        load_check_schedule(self, ss, slot, duration) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-load_mark_test_pending(PyObject *op, PyTypeObject *cls, PyObject *const *args,
-                       Py_ssize_t nargs, PyObject *kwnames)
-{
-    static const char *const names[] = {"item"};
-    PyObject *item = NULL;
-    xc_sched *self = (xc_sched *)op;
-    xc_sched_state *ss = xc_sched_state_of(cls);
-    if (ss == NULL || xc_sched_check(self) < 0 ||
-        xc_parse_args("mark_test_pending", args, nargs, kwnames, names, 1, 1,
-                      &item) < 0) {
-        return NULL;
-    }
-    if (!self->scheduled) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "mark_test_pending() called before schedule()");
-        return NULL;
-    }
-    Py_ssize_t index = xc_sched_index_of(self, item);
-    if (index < 0) {
-        return NULL;
-    }
-    if (xc_ideque_push_front(&self->ledger.pending, index) < 0) {
-        return NULL;
-    }
-    xc_ledger_reweigh(&self->ledger);
-    if (load_check_all(self, ss) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-load_remove_node(PyObject *op, PyTypeObject *cls, PyObject *const *args,
-                 Py_ssize_t nargs, PyObject *kwnames)
-{
-    static const char *const names[] = {"node"};
-    PyObject *node = NULL;
-    xc_sched *self = (xc_sched *)op;
-    xc_sched_state *ss = xc_sched_state_of(cls);
-    if (ss == NULL || xc_sched_check(self) < 0 ||
-        xc_parse_args("remove_node", args, nargs, kwnames, names, 1, 1,
-                      &node) < 0) {
-        return NULL;
-    }
-    Py_ssize_t slot = xc_sched_slot_of(self, node);
-    if (slot < 0 || xc_sched_unregister(self, slot) < 0) {
-        return NULL;
-    }
-    xc_node_rec *rec = xc_ledger_node(&self->ledger, slot);
-    Py_ssize_t home = xc_ideque_len(&rec->home);
-    if (xc_ledger_release_home(&self->ledger, slot) < 0) {
-        return NULL;
-    }
-    if (xc_ideque_len(&rec->pending) == 0) {
-        xc_ideque_free(&rec->pending);
-        if (home > 0 && load_check_all(self, ss) < 0) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
-    }
-    /* The first pending test is the one that was running. */
-    PyObject *crashed =
-        xc_sched_coll_item(self->scheduled ? self->base_ids : NULL,
-                           xc_ideque_get(&rec->pending, 0));
-    if (crashed == NULL) {
-        return NULL;
-    }
-    (void)xc_ideque_pop_front(&rec->pending);
-    if (xc_ideque_extend(&self->ledger.pending, &rec->pending) < 0) {
-        Py_DECREF(crashed);
-        return NULL;
-    }
-    xc_ideque_free(&rec->pending);
-    xc_ledger_reweigh(&self->ledger);
-    if (load_check_all(self, ss) < 0) {
-        Py_DECREF(crashed);
-        return NULL;
-    }
-    return crashed;
-}
-
-static PyMethodDef load_methods[] = {
-    {"add_node_collection",
-     (PyCFunction)(void (*)(void))load_add_node_collection, XC_METH,
-     PyDoc_STR("add_node_collection($self, node, collection)\n--\n\n"
-               "Record the ids a node collected.")},
-    {"schedule", (PyCFunction)(void (*)(void))load_schedule, XC_METH,
-     PyDoc_STR("schedule($self)\n--\n\n"
-               "Distribute the tests once all collections are in; later\n"
-               "calls top up every node.")},
-    {"mark_test_complete",
-     (PyCFunction)(void (*)(void))load_mark_test_complete, XC_METH,
-     PyDoc_STR("mark_test_complete($self, node, item_index, "
-               "duration=0)\n--\n\n"
-               "The node finished a test; send it more if it runs low.")},
-    {"mark_test_pending", (PyCFunction)(void (*)(void))load_mark_test_pending,
-     XC_METH,
-     PyDoc_STR("mark_test_pending($self, item)\n--\n\n"
-               "Queue nodeid item again, first in line.")},
-    {"remove_node", (PyCFunction)(void (*)(void))load_remove_node, XC_METH,
-     PyDoc_STR("remove_node($self, node)\n--\n\n"
-               "Forget a node; requeue its unfinished tests and return the\n"
-               "nodeid that was running when it went down, or None.")},
-    {NULL, NULL, 0, NULL},
-};
-
 static PyGetSetDef load_getset[] = {
-    {"collection", load_get_collection, NULL,
-     PyDoc_STR("The agreed list of nodeids, or None before schedule()."),
-     NULL},
-    {"pending", load_get_pending, NULL,
+    {"pending", xc_sched_get_pending, NULL,
      PyDoc_STR("Indices not yet sent to any node, in order."), NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -654,7 +452,6 @@ static PyType_Slot load_slots[] = {
     {Py_tp_dealloc, xc_sched_dealloc},
     {Py_tp_traverse, xc_sched_traverse_obj},
     {Py_tp_clear, xc_sched_clear_obj},
-    {Py_tp_methods, load_methods},
     {Py_tp_getset, load_getset},
     {0, NULL},
 };

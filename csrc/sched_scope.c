@@ -500,12 +500,29 @@ error:
 
 /* --- the type ----------------------------------------------------------- */
 
+static int scope_distribute(xc_sched *base, xc_sched_state *ss);
+static int scope_topup(xc_sched *self, xc_sched_state *ss);
+static int scope_completed(xc_sched *self, xc_sched_state *ss,
+                           Py_ssize_t slot, double duration);
+static int scope_requeue_test(xc_sched *base, xc_sched_state *ss,
+                              Py_ssize_t index);
+static PyObject *scope_removed(xc_sched *base, xc_sched_state *ss,
+                               Py_ssize_t slot);
+
+static const xc_sched_ops scope_ops = {
+    .distribute = scope_distribute,
+    .topup = scope_topup,
+    .completed = scope_completed,
+    .requeue = scope_requeue_test,
+    .removed = scope_removed,
+};
+
 static PyObject *
 scope_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     (void)args;
     (void)kwds;
-    xc_scope *self = (xc_scope *)xc_sched_alloc(type);
+    xc_scope *self = (xc_scope *)xc_sched_alloc(type, &scope_ops);
     if (self == NULL) {
         return NULL;
     }
@@ -539,8 +556,7 @@ scope_init(PyObject *op, PyObject *args, PyObject *kwds)
         return -1;
     }
     if (numnodes < 0) {
-        PyErr_SetString(PyExc_ValueError, "numnodes must be >= 0");
-        return -1;
+        return xc_sched_set_numnodes(&self->base, numnodes); /* raises */
     }
     int m = 0;
     while (m < 3 && strcmp(mode, mode_names[m]) != 0) {
@@ -564,125 +580,48 @@ scope_init(PyObject *op, PyObject *args, PyObject *kwds)
     return 0;
 }
 
-static PyObject *
-scope_add_node_collection(PyObject *op, PyTypeObject *cls,
-                          PyObject *const *args, Py_ssize_t nargs,
-                          PyObject *kwnames)
+/* Python: the first schedule(), the collections agreed on. */
+static int
+scope_distribute(xc_sched *base, xc_sched_state *ss)
 {
-    static const char *const names[] = {"node", "collection"};
-    PyObject *argv[2] = {NULL, NULL};
-    xc_sched *self = (xc_sched *)op;
-    xc_sched_state *ss = xc_sched_state_of(cls);
-    if (ss == NULL || xc_sched_check(self) < 0 ||
-        xc_parse_args("add_node_collection", args, nargs, kwnames, names, 2,
-                      2, argv) < 0 ||
-        xc_sched_accept_collection(self, ss, argv[0], argv[1]) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-scope_schedule(PyObject *op, PyTypeObject *cls, PyObject *const *args,
-               Py_ssize_t nargs, PyObject *kwnames)
-{
-    xc_scope *self = (xc_scope *)op;
-    xc_sched *base = &self->base;
-    xc_sched_state *ss = xc_sched_state_of(cls);
-    if (ss == NULL || xc_sched_check(base) < 0 ||
-        xc_parse_args("schedule", args, nargs, kwnames, NULL, 0, 0, NULL) <
-            0) {
-        return NULL;
-    }
-    if (base->ncollections < base->numnodes) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "schedule() called before collection completed");
-        return NULL;
-    }
-    if (base->scheduled) {
-        if (scope_reschedule_all(self, ss) < 0) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
-    }
-    if (base->base_ids == NULL) {
-        Py_RETURN_NONE; /* no collection at all (numnodes == 0) */
-    }
-    int same = xc_sched_check_collections(base, ss);
-    if (same < 0) {
-        return NULL;
-    }
-    if (!same || base->scheduled) {
-        Py_RETURN_NONE; /* nothing is run; or a callback scheduled */
-    }
+    xc_scope *self = (xc_scope *)base;
     if (scope_build(self, ss) < 0) {
-        return NULL;
+        return -1;
     }
     if (PyList_GET_SIZE(base->base_ids) == 0) {
-        Py_RETURN_NONE;
+        return 0;
     }
-    if (scope_initial(self, ss) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return scope_initial(self, ss);
 }
 
-static PyObject *
-scope_mark_test_complete(PyObject *op, PyTypeObject *cls,
-                         PyObject *const *args, Py_ssize_t nargs,
-                         PyObject *kwnames)
+static int
+scope_topup(xc_sched *self, xc_sched_state *ss)
 {
-    static const char *const names[] = {"node", "item_index", "duration"};
-    PyObject *argv[3] = {NULL, NULL, NULL};
-    xc_scope *self = (xc_scope *)op;
-    xc_sched_state *ss = xc_sched_state_of(cls);
-    double duration;
-    if (ss == NULL || xc_sched_check(&self->base) < 0 ||
-        xc_parse_args("mark_test_complete", args, nargs, kwnames, names, 2, 3,
-                      argv) < 0 ||
-        xc_sched_parse_duration(argv[2], &duration) < 0) {
-        return NULL;
-    }
-    Py_ssize_t slot = xc_sched_slot_of(&self->base, argv[0]);
-    if (slot < 0 || xc_sched_complete(&self->base, slot, argv[1]) < 0 ||
-        scope_reschedule(self, ss, slot) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return scope_reschedule_all((xc_scope *)self, ss);
 }
 
-static PyObject *
-scope_mark_test_pending(PyObject *op, PyTypeObject *cls,
-                        PyObject *const *args, Py_ssize_t nargs,
-                        PyObject *kwnames)
+static int
+scope_completed(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
+                double duration)
 {
-    static const char *const names[] = {"item"};
-    PyObject *item = NULL;
-    xc_scope *self = (xc_scope *)op;
-    xc_sched_state *ss = xc_sched_state_of(cls);
-    if (ss == NULL || xc_sched_check(&self->base) < 0 ||
-        xc_parse_args("mark_test_pending", args, nargs, kwnames, names, 1, 1,
-                      &item) < 0) {
-        return NULL;
-    }
-    if (!self->base.scheduled) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "mark_test_pending() called before schedule()");
-        return NULL;
-    }
-    Py_ssize_t index = xc_sched_index_of(&self->base, item);
-    if (index < 0 || xc_units_reserve(&self->units, 1, 1) < 0 ||
+    (void)duration;
+    return scope_reschedule((xc_scope *)self, ss, slot);
+}
+
+/* Python: mark_test_pending(item): its own unit, first in line (as load
+ * queues it first). */
+static int
+scope_requeue_test(xc_sched *base, xc_sched_state *ss, Py_ssize_t index)
+{
+    xc_scope *self = (xc_scope *)base;
+    if (xc_units_reserve(&self->units, 1, 1) < 0 ||
         xc_ideque_reserve(&self->workqueue, 1) < 0) {
-        return NULL;
+        return -1;
     }
-    /* Its own unit, first in line (as load queues it first). */
     Py_ssize_t u = xc_units_open(&self->units);
     xc_units_push(&self->units, index);
     (void)xc_ideque_push_front(&self->workqueue, u); /* reserved */
-    if (scope_reschedule_all(self, ss) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return scope_reschedule_all(self, ss);
 }
 
 /* Queue the node's unstarted tests again: one new unit per run of tests
@@ -713,37 +652,22 @@ scope_requeue(xc_scope *self, xc_ideque *pending)
     return 0;
 }
 
+/* Python: remove_node(node): the test that was running is reported as
+ * the crash and not run again; the others are queued again. */
 static PyObject *
-scope_remove_node(PyObject *op, PyTypeObject *cls, PyObject *const *args,
-                  Py_ssize_t nargs, PyObject *kwnames)
+scope_removed(xc_sched *base, xc_sched_state *ss, Py_ssize_t slot)
 {
-    static const char *const names[] = {"node"};
-    PyObject *node = NULL;
-    xc_scope *self = (xc_scope *)op;
-    xc_sched *base = &self->base;
-    xc_sched_state *ss = xc_sched_state_of(cls);
-    if (ss == NULL || xc_sched_check(base) < 0 ||
-        xc_parse_args("remove_node", args, nargs, kwnames, names, 1, 1,
-                      &node) < 0) {
-        return NULL;
-    }
-    Py_ssize_t slot = xc_sched_slot_of(base, node);
-    if (slot < 0 || xc_sched_unregister(base, slot) < 0) {
-        return NULL;
-    }
+    xc_scope *self = (xc_scope *)base;
     xc_ideque *pending = &xc_ledger_node(&base->ledger, slot)->pending;
     if (xc_ideque_len(pending) == 0) {
         xc_ideque_free(pending);
         Py_RETURN_NONE;
     }
-    /* The first pending test is the one that was running: it is reported
-     * as the crash and not run again. */
-    PyObject *crashed = xc_sched_coll_item(
-        base->scheduled ? base->base_ids : NULL, xc_ideque_get(pending, 0));
+    PyObject *crashed = xc_sched_pop_crashed(
+        base, slot, base->scheduled ? base->base_ids : NULL);
     if (crashed == NULL) {
         return NULL;
     }
-    (void)xc_ideque_pop_front(pending);
     if (scope_requeue(self, pending) < 0) {
         Py_DECREF(crashed);
         return NULL;
@@ -771,46 +695,12 @@ scope_split_scope(PyObject *op, PyTypeObject *cls, PyObject *const *args,
 }
 
 static PyMethodDef scope_methods[] = {
-    {"add_node_collection",
-     (PyCFunction)(void (*)(void))scope_add_node_collection, XC_METH,
-     PyDoc_STR("add_node_collection($self, node, collection)\n--\n\n"
-               "Record the ids a node collected.")},
-    {"schedule", (PyCFunction)(void (*)(void))scope_schedule, XC_METH,
-     PyDoc_STR("schedule($self)\n--\n\n"
-               "Group the tests into units and hand one to each node once\n"
-               "all collections are in; later calls top up every node.")},
-    {"mark_test_complete",
-     (PyCFunction)(void (*)(void))scope_mark_test_complete, XC_METH,
-     PyDoc_STR("mark_test_complete($self, node, item_index, "
-               "duration=0)\n--\n\n"
-               "The node finished a test; send it the next unit if it has\n"
-               "two tests or fewer left.")},
-    {"mark_test_pending",
-     (PyCFunction)(void (*)(void))scope_mark_test_pending, XC_METH,
-     PyDoc_STR("mark_test_pending($self, item)\n--\n\n"
-               "Queue nodeid item again, as a unit of its own, first in\n"
-               "line.")},
-    {"remove_node", (PyCFunction)(void (*)(void))scope_remove_node, XC_METH,
-     PyDoc_STR("remove_node($self, node)\n--\n\n"
-               "Forget a node; return the nodeid that was running when it\n"
-               "went down (or None) and queue its unstarted tests again.")},
     {"_split_scope", (PyCFunction)(void (*)(void))scope_split_scope, XC_METH,
      PyDoc_STR("_split_scope($self, nodeid)\n--\n\n"
                "The unit a nodeid belongs to under this mode; a subclass\n"
                "may override it.")},
     {NULL, NULL, 0, NULL},
 };
-
-static PyObject *
-scope_get_collection(PyObject *op, void *closure)
-{
-    (void)closure;
-    xc_sched *self = (xc_sched *)op;
-    if (self->scheduled && self->base_ids != NULL) {
-        return Py_NewRef(self->base_ids);
-    }
-    Py_RETURN_NONE;
-}
 
 static PyObject *
 scope_get_tests_finished(PyObject *op, void *closure)
@@ -881,9 +771,6 @@ scope_get_reorder(PyObject *op, void *closure)
 }
 
 static PyGetSetDef scope_getset[] = {
-    {"collection", scope_get_collection, NULL,
-     PyDoc_STR("The agreed list of nodeids, or None before schedule()."),
-     NULL},
     {"tests_finished", scope_get_tests_finished, NULL,
      PyDoc_STR("True when no unit waits and every node has at most the\n"
                "test it is running left."),

@@ -94,12 +94,6 @@ typedef struct {
     Py_ssize_t nmark;
 } xc_steal;
 
-static inline Py_ssize_t
-ssize_min(Py_ssize_t a, Py_ssize_t b)
-{
-    return a < b ? a : b;
-}
-
 /* May the node in `slot` be given work at all?  A node still collecting
  * (a replacement, say) is left alone until the schedule() that follows its
  * collection. */
@@ -121,7 +115,8 @@ static int
 steal_send(xc_steal *self, xc_sched_state *ss, Py_ssize_t slot,
            Py_ssize_t num)
 {
-    Py_ssize_t count = ssize_min(num, xc_ledger_unsent(&self->base.ledger));
+    Py_ssize_t count =
+        xc_ssize_min(num, xc_ledger_unsent(&self->base.ledger));
     if (count <= 0 || !steal_usable(self, slot)) {
         return 0;
     }
@@ -334,7 +329,7 @@ steal_check(xc_steal *self, xc_sched_state *ss)
             }
         }
         if (victim >= 0) {
-            num = ssize_min(vlen / 2, vlen - 2 > 0 ? vlen - 2 : 0);
+            num = xc_ssize_min(vlen / 2, vlen - 2 > 0 ? vlen - 2 : 0);
         }
     }
     if (num == 0) {
@@ -363,12 +358,31 @@ error:
 
 /* --- the type ----------------------------------------------------------- */
 
+static int steal_distribute(xc_sched *base, xc_sched_state *ss);
+static int steal_topup(xc_sched *self, xc_sched_state *ss);
+static int steal_completed(xc_sched *self, xc_sched_state *ss,
+                           Py_ssize_t slot, double duration);
+static int steal_given_back(xc_sched *base, xc_sched_state *ss,
+                            Py_ssize_t slot, PyObject *indices);
+static PyObject *steal_removed(xc_sched *base, xc_sched_state *ss,
+                               Py_ssize_t slot);
+
+static const xc_sched_ops steal_ops = {
+    .init_format = "n:WorkStealScheduler",
+    .distribute = steal_distribute,
+    .topup = steal_topup,
+    .completed = steal_completed,
+    .requeue = xc_sched_requeue_first,
+    .removed = steal_removed,
+    .given_back = steal_given_back,
+};
+
 static PyObject *
 steal_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     (void)args;
     (void)kwds;
-    xc_steal *self = (xc_steal *)xc_sched_alloc(type);
+    xc_steal *self = (xc_steal *)xc_sched_alloc(type, &steal_ops);
     if (self == NULL) {
         return NULL;
     }
@@ -388,180 +402,61 @@ steal_dealloc(PyObject *op)
     xc_sched_dealloc(op); /* untracking twice is harmless */
 }
 
+/* Python: the first schedule(), the collections agreed on. */
 static int
-steal_init(PyObject *op, PyObject *args, PyObject *kwds)
+steal_distribute(xc_sched *base, xc_sched_state *ss)
 {
-    static char *kwlist[] = {"numnodes", NULL};
-    xc_steal *self = (xc_steal *)op;
-    Py_ssize_t numnodes;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "n:WorkStealScheduler",
-                                     kwlist, &numnodes)) {
-        return -1;
-    }
-    if (numnodes < 0) {
-        PyErr_SetString(PyExc_ValueError, "numnodes must be >= 0");
-        return -1;
-    }
-    self->base.numnodes = numnodes;
-    return 0;
-}
-
-static PyObject *
-steal_add_node_collection(PyObject *op, PyTypeObject *cls,
-                          PyObject *const *args, Py_ssize_t nargs,
-                          PyObject *kwnames)
-{
-    static const char *const names[] = {"node", "collection"};
-    PyObject *argv[2] = {NULL, NULL};
-    xc_sched *self = (xc_sched *)op;
-    xc_sched_state *ss = xc_sched_state_of(cls);
-    if (ss == NULL || xc_sched_check(self) < 0 ||
-        xc_parse_args("add_node_collection", args, nargs, kwnames, names, 2,
-                      2, argv) < 0 ||
-        xc_sched_accept_collection(self, ss, argv[0], argv[1]) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-steal_schedule(PyObject *op, PyTypeObject *cls, PyObject *const *args,
-               Py_ssize_t nargs, PyObject *kwnames)
-{
-    xc_steal *self = (xc_steal *)op;
-    xc_sched *base = &self->base;
-    xc_sched_state *ss = xc_sched_state_of(cls);
-    if (ss == NULL || xc_sched_check(base) < 0 ||
-        xc_parse_args("schedule", args, nargs, kwnames, NULL, 0, 0, NULL) <
-            0) {
-        return NULL;
-    }
-    if (base->ncollections < base->numnodes) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "schedule() called before collection completed");
-        return NULL;
-    }
-    if (base->scheduled) {
-        if (steal_check(self, ss) < 0) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
-    }
-    if (base->base_ids == NULL) {
-        Py_RETURN_NONE; /* no collection at all (numnodes == 0) */
-    }
-    int same = xc_sched_check_collections(base, ss);
-    if (same < 0) {
-        return NULL;
-    }
-    if (!same || base->scheduled) {
-        Py_RETURN_NONE; /* nothing is run; or a callback scheduled */
-    }
+    xc_steal *self = (xc_steal *)base;
     Py_ssize_t n = PyList_GET_SIZE(base->base_ids);
     Py_ssize_t *mark = PyMem_Calloc((size_t)n + 1, sizeof(Py_ssize_t));
     if (mark == NULL) {
         PyErr_NoMemory();
-        return NULL;
+        return -1;
     }
     if (xc_ledger_fill(&base->ledger, n) < 0 ||
         xc_sched_weigh_ledger(base) < 0) {
         PyMem_Free(mark);
-        return NULL;
+        return -1;
     }
     PyMem_Free(self->mark);
     self->mark = mark;
     self->nmark = n;
     base->scheduled = 1;
-    if (n > 0 && steal_check(self, ss) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return n > 0 ? steal_check(self, ss) : 0;
 }
 
-static PyObject *
-steal_mark_test_complete(PyObject *op, PyTypeObject *cls,
-                         PyObject *const *args, Py_ssize_t nargs,
-                         PyObject *kwnames)
+/* Python: self._check_schedule(), on every event. */
+static int
+steal_topup(xc_sched *self, xc_sched_state *ss)
 {
-    static const char *const names[] = {"node", "item_index", "duration"};
-    PyObject *argv[3] = {NULL, NULL, NULL};
-    xc_steal *self = (xc_steal *)op;
-    xc_sched_state *ss = xc_sched_state_of(cls);
-    double duration;
-    if (ss == NULL || xc_sched_check(&self->base) < 0 ||
-        xc_parse_args("mark_test_complete", args, nargs, kwnames, names, 2, 3,
-                      argv) < 0 ||
-        xc_sched_parse_duration(argv[2], &duration) < 0) {
-        return NULL;
-    }
-    Py_ssize_t slot = xc_sched_slot_of(&self->base, argv[0]);
-    if (slot < 0 || xc_sched_complete(&self->base, slot, argv[1]) < 0 ||
-        steal_check(self, ss) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return steal_check((xc_steal *)self, ss);
 }
 
-static PyObject *
-steal_mark_test_pending(PyObject *op, PyTypeObject *cls,
-                        PyObject *const *args, Py_ssize_t nargs,
-                        PyObject *kwnames)
+static int
+steal_completed(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
+                double duration)
 {
-    static const char *const names[] = {"item"};
-    PyObject *item = NULL;
-    xc_steal *self = (xc_steal *)op;
-    xc_sched_state *ss = xc_sched_state_of(cls);
-    if (ss == NULL || xc_sched_check(&self->base) < 0 ||
-        xc_parse_args("mark_test_pending", args, nargs, kwnames, names, 1, 1,
-                      &item) < 0) {
-        return NULL;
-    }
-    if (!self->base.scheduled) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "mark_test_pending() called before schedule()");
-        return NULL;
-    }
-    Py_ssize_t index = xc_sched_index_of(&self->base, item);
-    if (index < 0 ||
-        xc_ideque_push_front(&self->base.ledger.pending, index) < 0) {
-        return NULL;
-    }
-    xc_ledger_reweigh(&self->base.ledger);
-    if (steal_check(self, ss) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    (void)slot;
+    (void)duration;
+    return steal_check((xc_steal *)self, ss);
 }
 
-static PyObject *
-steal_remove_pending_tests_from_node(PyObject *op, PyTypeObject *cls,
-                                     PyObject *const *args, Py_ssize_t nargs,
-                                     PyObject *kwnames)
+/* Python: remove_pending_tests_from_node(node, indices), see above. */
+static int
+steal_given_back(xc_sched *base, xc_sched_state *ss, Py_ssize_t slot,
+                 PyObject *indices)
 {
-    static const char *const names[] = {"node", "indices"};
-    PyObject *argv[2] = {NULL, NULL};
     PyObject *seq = NULL;
     Py_ssize_t *given = NULL;
-    xc_steal *self = (xc_steal *)op;
-    xc_sched *base = &self->base;
-    xc_sched_state *ss = xc_sched_state_of(cls);
-    if (ss == NULL || xc_sched_check(base) < 0 ||
-        xc_parse_args("remove_pending_tests_from_node", args, nargs, kwnames,
-                      names, 2, 2, argv) < 0) {
-        return NULL;
-    }
-    Py_ssize_t slot = xc_sched_slot_of(base, argv[0]);
-    if (slot < 0) {
-        return NULL;
-    }
+    xc_steal *self = (xc_steal *)base;
     if (self->steal_slot != slot) {
         PyErr_SetString(PyExc_ValueError,
                         "no steal was requested from this node");
-        return NULL;
+        return -1;
     }
-    seq = PySequence_Fast(argv[1], "indices must be a sequence");
+    seq = PySequence_Fast(indices, "indices must be a sequence");
     if (seq == NULL) {
-        return NULL;
+        return -1;
     }
     Py_ssize_t m = PySequence_Fast_GET_SIZE(seq);
     given = PyMem_New(Py_ssize_t, (size_t)m + 1);
@@ -632,52 +527,22 @@ steal_remove_pending_tests_from_node(PyObject *op, PyTypeObject *cls,
     }
     PyMem_Free(given);
     xc_ledger_reweigh(&base->ledger);
-    if (steal_check(self, ss) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return steal_check(self, ss);
 error:
     Py_XDECREF(seq);
     PyMem_Free(given);
-    return NULL;
+    return -1;
 }
 
+/* Python: remove_node's requeueing (see the module docstring). */
 static PyObject *
-steal_remove_node(PyObject *op, PyTypeObject *cls, PyObject *const *args,
-                  Py_ssize_t nargs, PyObject *kwnames)
+steal_removed(xc_sched *base, xc_sched_state *ss, Py_ssize_t slot)
 {
-    static const char *const names[] = {"node"};
-    PyObject *node = NULL;
     PyObject *crashed = NULL;
-    xc_steal *self = (xc_steal *)op;
-    xc_sched *base = &self->base;
-    xc_sched_state *ss = xc_sched_state_of(cls);
-    if (ss == NULL || xc_sched_check(base) < 0 ||
-        xc_parse_args("remove_node", args, nargs, kwnames, names, 1, 1,
-                      &node) < 0) {
+    xc_steal *self = (xc_steal *)base;
+    if (xc_sched_requeue_node(base, slot, &crashed) < 0) {
         return NULL;
     }
-    Py_ssize_t slot = xc_sched_slot_of(base, node);
-    if (slot < 0 || xc_sched_unregister(base, slot) < 0 ||
-        xc_ledger_release_home(&base->ledger, slot) < 0) {
-        return NULL;
-    }
-    xc_ideque *pending = &xc_ledger_node(&base->ledger, slot)->pending;
-    if (xc_ideque_len(pending) > 0) {
-        /* The first pending test is the one that was running. */
-        crashed = xc_sched_coll_item(base->scheduled ? base->base_ids : NULL,
-                                     xc_ideque_get(pending, 0));
-        if (crashed == NULL) {
-            return NULL;
-        }
-        (void)xc_ideque_pop_front(pending);
-        if (xc_ideque_extend(&base->ledger.pending, pending) < 0) {
-            Py_DECREF(crashed);
-            return NULL;
-        }
-    }
-    xc_ideque_free(pending);
-    xc_ledger_reweigh(&base->ledger);
     if (self->steal_slot == slot) {
         self->steal_slot = -1; /* a dead node will not answer */
     }
@@ -685,60 +550,7 @@ steal_remove_node(PyObject *op, PyTypeObject *cls, PyObject *const *args,
         Py_XDECREF(crashed);
         return NULL;
     }
-    if (crashed == NULL) {
-        Py_RETURN_NONE;
-    }
-    return crashed;
-}
-
-static PyMethodDef steal_methods[] = {
-    {"add_node_collection",
-     (PyCFunction)(void (*)(void))steal_add_node_collection, XC_METH,
-     PyDoc_STR("add_node_collection($self, node, collection)\n--\n\n"
-               "Record the ids a node collected.")},
-    {"schedule", (PyCFunction)(void (*)(void))steal_schedule, XC_METH,
-     PyDoc_STR("schedule($self)\n--\n\n"
-               "Split the tests evenly over the nodes once all collections\n"
-               "are in; later calls rebalance.")},
-    {"mark_test_complete",
-     (PyCFunction)(void (*)(void))steal_mark_test_complete, XC_METH,
-     PyDoc_STR("mark_test_complete($self, node, item_index, "
-               "duration=0)\n--\n\n"
-               "The node finished a test; rebalance if a node runs short.")},
-    {"mark_test_pending",
-     (PyCFunction)(void (*)(void))steal_mark_test_pending, XC_METH,
-     PyDoc_STR("mark_test_pending($self, item)\n--\n\n"
-               "Queue nodeid item again, first in line.")},
-    {"remove_pending_tests_from_node",
-     (PyCFunction)(void (*)(void))steal_remove_pending_tests_from_node,
-     XC_METH,
-     PyDoc_STR("remove_pending_tests_from_node($self, node, indices)\n--\n\n"
-               "The node's answer to a steal: the indices it gave back\n"
-               "(all of those asked for, or none).")},
-    {"remove_node", (PyCFunction)(void (*)(void))steal_remove_node, XC_METH,
-     PyDoc_STR("remove_node($self, node)\n--\n\n"
-               "Forget a node; requeue its unfinished tests and return the\n"
-               "nodeid that was running when it went down, or None.")},
-    {NULL, NULL, 0, NULL},
-};
-
-static PyObject *
-steal_get_collection(PyObject *op, void *closure)
-{
-    (void)closure;
-    xc_sched *self = (xc_sched *)op;
-    if (self->scheduled && self->base_ids != NULL) {
-        return Py_NewRef(self->base_ids);
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-steal_get_pending(PyObject *op, void *closure)
-{
-    (void)closure;
-    xc_sched *self = (xc_sched *)op;
-    return xc_sched_unsent_list(self);
+    return crashed != NULL ? crashed : Py_NewRef(Py_None);
 }
 
 static PyObject *
@@ -765,10 +577,7 @@ steal_get_requested(PyObject *op, void *closure)
 }
 
 static PyGetSetDef steal_getset[] = {
-    {"collection", steal_get_collection, NULL,
-     PyDoc_STR("The agreed list of nodeids, or None before schedule()."),
-     NULL},
-    {"pending", steal_get_pending, NULL,
+    {"pending", xc_sched_get_pending, NULL,
      PyDoc_STR("Indices not yet sent to any node, in order."), NULL},
     {"tests_finished", steal_get_tests_finished, NULL,
      PyDoc_STR("True when nothing waits, no steal is in flight and every\n"
@@ -785,11 +594,10 @@ static PyType_Slot steal_slots[] = {
     {Py_tp_doc, (void *)PyDoc_STR("WorkStealScheduler(numnodes)\n--\n\n"
                                   "pytest-xdist's `worksteal` scheduling.")},
     {Py_tp_new, steal_new},
-    {Py_tp_init, steal_init},
+    {Py_tp_init, xc_sched_init},
     {Py_tp_dealloc, steal_dealloc},
     {Py_tp_traverse, xc_sched_traverse_obj},
     {Py_tp_clear, xc_sched_clear_obj},
-    {Py_tp_methods, steal_methods},
     {Py_tp_getset, steal_getset},
     {0, NULL},
 };

@@ -75,11 +75,25 @@ def _diff(base_node: Any, node: Any, base_ids: list[str], ids: list[str]) -> str
     return report_collection_diff(base_ids, ids, base_node.gateway.id, node.gateway.id)
 
 
-class _ReportsMismatch:
-    """``_collection_mismatch`` for the schedulers that run each test once."""
+class _Configured:
+    """The constructor every mode shares: DSession's ``(config, log)``."""
 
     config: pytest.Config
     log: Callable[..., None]
+
+    def _core_args(self, config: pytest.Config) -> tuple[object, ...]:
+        """The C type's arguments: the number of workers, then the mode's."""
+        return (len(parse_tx_spec_config(config)),)
+
+    def __init__(self, config: pytest.Config, log: Callable[..., None] | None = None) -> None:
+        core_init: Callable[..., None] = super().__init__
+        core_init(*self._core_args(config))
+        self.config = config
+        self.log = _no_log if log is None else log
+
+
+class _ReportsMismatch(_Configured):
+    """``_collection_mismatch`` for the schedulers that run each test once."""
 
     if TYPE_CHECKING:  # provided by the C base class
 
@@ -103,13 +117,8 @@ class _ReportsMismatch:
 class LoadScheduling(_ReportsMismatch, LoadScheduler):
     """Each test runs once, on whichever worker asks for more."""
 
-    def __init__(self, config: pytest.Config, log: Callable[..., None] | None = None) -> None:
-        super().__init__(
-            len(parse_tx_spec_config(config)),
-            config.getoption("maxschedchunk", None),
-        )
-        self.config = config
-        self.log: Callable[..., None] = _no_log if log is None else log
+    def _core_args(self, config: pytest.Config) -> tuple[object, ...]:
+        return (*super()._core_args(config), config.getoption("maxschedchunk", None))
 
 
 class LoadScopeScheduling(_ReportsMismatch, ScopeScheduler):
@@ -121,14 +130,9 @@ class LoadScopeScheduling(_ReportsMismatch, ScopeScheduler):
 
     _mode: ClassVar[str] = "loadscope"
 
-    def __init__(self, config: pytest.Config, log: Callable[..., None] | None = None) -> None:
-        super().__init__(
-            len(parse_tx_spec_config(config)),
-            self._mode,
-            bool(config.getoption("loadscopereorder", True)),
-        )
-        self.config = config
-        self.log: Callable[..., None] = _no_log if log is None else log
+    def _core_args(self, config: pytest.Config) -> tuple[object, ...]:
+        reorder = bool(config.getoption("loadscopereorder", True))
+        return (*super()._core_args(config), self._mode, reorder)
 
 
 class LoadFileScheduling(LoadScopeScheduling):
@@ -148,19 +152,9 @@ class WorkStealingScheduling(_ReportsMismatch, WorkStealScheduler):
     """The suite is split evenly up front; a worker that runs short takes
     half of the queue of the busiest one."""
 
-    def __init__(self, config: pytest.Config, log: Callable[..., None] | None = None) -> None:
-        super().__init__(len(parse_tx_spec_config(config)))
-        self.config = config
-        self.log: Callable[..., None] = _no_log if log is None else log
 
-
-class EachScheduling(EachScheduler):
+class EachScheduling(_Configured, EachScheduler):
     """Every worker runs every test it collected."""
-
-    def __init__(self, config: pytest.Config, log: Callable[..., None] | None = None) -> None:
-        super().__init__(len(parse_tx_spec_config(config)))
-        self.config = config
-        self.log: Callable[..., None] = _no_log if log is None else log
 
     def _collection_mismatch(self, base_node: Any, node: Any, base_ids: list[str], ids: list[str]) -> None:
         # Only a replacement worker is ever compared (with the one it
