@@ -76,6 +76,7 @@ def sdist_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
         "testing/plugin_compat/requirements.txt",
         "testing/plugin_compat/expected.json",
         "testing/test_split.py",
+        "testing/sched_doubles.py",
         "testing/test_fidelity.py",
         "testing/fidelity/expected.json",
         "testing/fidelity/cases/session_param_reorder/case.json",

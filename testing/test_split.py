@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from test_scheduler import MockNode
+from sched_doubles import MockNode
 from xdist_c import _core
 from xdist_c._core import LoadScheduler
 from xdist_c._core import WorkStealScheduler

@@ -1,5 +1,5 @@
-"""Tests of the loadscope / loadfile / loadgroup (``ScopeScheduler``) and
-worksteal (``WorkStealScheduler``) schedulers.
+"""Unit and property tests of the loadscope / loadfile / loadgroup
+(``ScopeScheduler``) and worksteal (``WorkStealScheduler``) schedulers.
 
 * Unit tests: the state after every call, with mock nodes that record what
   they are sent, including pytest-xdist's documented expectations.
@@ -26,6 +26,10 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from sched_doubles import MockGateway
+from sched_doubles import MockNode as Node
+from sched_doubles import mock_config
+from sched_doubles import runtests as rt
 from xdist_c import _core
 from xdist_c._core import ScopeScheduler
 from xdist_c._core import WorkStealScheduler
@@ -36,80 +40,9 @@ from xdist_c.scheduler import LoadScopeScheduling
 from xdist_c.scheduler import Scheduling
 from xdist_c.scheduler import WorkStealingScheduling
 
-_gids = iter(range(10**9))
-
-
-class Gateway:
-    def __init__(self, spec: str) -> None:
-        self.id = f"gw{next(_gids)}"
-        self.spec = spec
-
-
-class Node:
-    """Records ("runtests", [...]), ("steal", [...]), ("shutdown",)."""
-
-    def __init__(self, spec: str = "popen") -> None:
-        self.gateway = Gateway(spec)
-        self.sent: list[tuple[Any, ...]] = []
-        self._shutdown = False
-
-    def send_runtest_some(self, indices: Sequence[int]) -> None:
-        assert type(indices) is list
-        self.sent.append(("runtests", list(indices)))
-
-    def send_runtest_all(self) -> None:
-        self.sent.append(("runtests_all",))
-
-    def send_steal(self, indices: Sequence[int]) -> None:
-        assert type(indices) is list
-        self.sent.append(("steal", list(indices)))
-
-    def shutdown(self) -> None:
-        self._shutdown = True
-        self.sent.append(("shutdown",))
-
-    @property
-    def shutting_down(self) -> bool:
-        return self._shutdown
-
-    @property
-    def indices(self) -> list[int]:
-        return [i for cmd in self.sent if cmd[0] == "runtests" for i in cmd[1]]
-
-    @property
-    def stolen(self) -> list[int]:
-        return [i for cmd in self.sent if cmd[0] == "steal" for i in cmd[1]]
-
-    def __repr__(self) -> str:
-        return f"<Node {self.gateway.id}>"
-
-
-class Hook:
-    def __init__(self) -> None:
-        self.reports: list[pytest.CollectReport] = []
-
-    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        self.reports.append(report)
-
-
-class Config:
-    def __init__(self, nnodes: int, **options: Any) -> None:
-        self.values: dict[str, Any] = {"tx": [f"{nnodes}*popen"], **options}
-        self.hook = Hook()
-
-    def getvalue(self, name: str) -> Any:
-        return self.values[name]
-
-    def getoption(self, name: str, default: Any = None) -> Any:
-        return self.values.get(name, default)
-
 
 def config(nnodes: int, **options: Any) -> Any:
-    return Config(nnodes, **options)
-
-
-def rt(*chunks: list[int]) -> list[tuple[Any, ...]]:
-    return [("runtests", c) for c in chunks]
+    return mock_config([f"{nnodes}*popen"], **options)
 
 
 SHUT = ("shutdown",)
@@ -1013,7 +946,7 @@ class SimNode:
 
     def __init__(self, sim: Sim, spec: str) -> None:
         self.sim = sim
-        self.gateway = Gateway(spec)
+        self.gateway = MockGateway(spec)
         self.inbox: deque[tuple[Any, ...]] = deque()  # commands in flight
         self.queue: deque[int] = deque()  # the worker's queue
         self.current: int | None = None  # popped: running, then the next

@@ -1,11 +1,12 @@
-"""Tests of the C schedulers (xdist_c._core.LoadScheduler / EachScheduler)
-and their pytest-facing subclasses in xdist_c.scheduler, driven by mock
-nodes that record every command they are sent."""
+"""Unit tests of the load and each schedulers (xdist_c._core.LoadScheduler,
+EachScheduler), of the protocol their common base owns (argument checks,
+errors, collection storage, Python subclasses overriding methods) and of
+their pytest-facing classes in xdist_c.scheduler, driven by mock nodes
+(sched_doubles) that record every command they are sent."""
 
 from __future__ import annotations
 
 import gc
-import itertools
 import sys
 import weakref
 from collections.abc import Sequence
@@ -16,86 +17,15 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from sched_doubles import MockNode
+from sched_doubles import mock_config
+from sched_doubles import runtests
 from xdist_c import _core
 from xdist_c._core import EachScheduler
 from xdist_c._core import LoadScheduler
 from xdist_c.scheduler import EachScheduling
 from xdist_c.scheduler import LoadScheduling
 from xdist_c.scheduler import Scheduling
-
-_ids = itertools.count()
-
-
-class MockGateway:
-    def __init__(self, spec: str) -> None:
-        self.id = f"gw{next(_ids)}"
-        self.spec = spec
-
-
-class MockNode:
-    """Records commands as ("runtests", [...]), ("runtests_all",),
-    ("shutdown",); `queue` is what a worker would still have to run."""
-
-    def __init__(self, spec: str = "popen") -> None:
-        self.gateway = MockGateway(spec)
-        self.sent: list[tuple[Any, ...]] = []
-        self.queue: list[int] = []
-        self._shutdown = False
-
-    def send_runtest_some(self, indices: Sequence[int]) -> None:
-        assert type(indices) is list
-        self.sent.append(("runtests", list(indices)))
-        self.queue.extend(indices)
-
-    def send_runtest_all(self) -> None:
-        self.sent.append(("runtests_all",))
-
-    def shutdown(self) -> None:
-        self._shutdown = True
-        self.sent.append(("shutdown",))
-
-    @property
-    def shutting_down(self) -> bool:
-        return self._shutdown
-
-    @property
-    def indices(self) -> list[int]:
-        """Every index sent, flattened (like pytest-xdist's MockNode)."""
-        out: list[int] = []
-        for cmd in self.sent:
-            if cmd[0] == "runtests":
-                out.extend(cmd[1])
-        return out
-
-    def __repr__(self) -> str:
-        return f"<MockNode {self.gateway.id}>"
-
-
-class MockHook:
-    def __init__(self) -> None:
-        self.reports: list[pytest.CollectReport] = []
-
-    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        self.reports.append(report)
-
-
-class MockConfig:
-    """Just what the schedulers read from a pytest.Config."""
-
-    def __init__(self, tx: list[str], maxschedchunk: int | None = None) -> None:
-        self._values: dict[str, Any] = {"tx": tx, "maxschedchunk": maxschedchunk}
-        self.hook = MockHook()
-
-    def getvalue(self, name: str) -> Any:
-        return self._values[name]
-
-    def getoption(self, name: str, default: Any = None) -> Any:
-        return self._values.get(name, default)
-
-
-def mock_config(tx: list[str], maxschedchunk: int | None = None) -> Any:
-    """A MockConfig, typed loosely to stand in for pytest.Config."""
-    return MockConfig(tx, maxschedchunk)
 
 
 def ids(n: int) -> list[str]:
@@ -113,10 +43,6 @@ def load(n: int, nnodes: int, chunk: int | None = None) -> tuple[LoadScheduler, 
         sched.add_node_collection(node, col)
     sched.schedule()
     return sched, nodes
-
-
-def runtests(*chunks: list[int]) -> list[tuple[Any, ...]]:
-    return [("runtests", c) for c in chunks]
 
 
 # --------------------------------------------------------------------------
