@@ -256,10 +256,14 @@ Py_ssize_t xc_sched_index_of(xc_sched *self, PyObject *item);
  * timed; *total receives the sum.  0 / -1. */
 int xc_sched_weights(xc_sched *self, double **out, double *total);
 
+/* Seconds below which a test is never moved ahead by duration order. */
+#define XC_LONG_TEST_FLOOR 0.05
+
 /* load and worksteal, right after xc_ledger_fill(): order the unsent tests
  * longest first when durations are known (xc_ledger_weigh; a test is
- * moved ahead if it weighs 1/50 of a node's fair share or more, the
- * rest keep their order).  0 / -1. */
+ * moved ahead if it weighs 1/50 of a node's fair share and at least
+ * XC_LONG_TEST_FLOOR, the rest keep their order; with no such test the
+ * durations are not used at all).  0 / -1. */
 int xc_sched_weigh_ledger(xc_sched *self);
 
 /* Python: bool(node.shutting_down) for the node in `slot`: 1, 0, or -1

@@ -194,6 +194,24 @@ def test_load_uniform_durations_keep_collection_order() -> None:
     simulate(plain, pnodes, secs)
 
 
+@pytest.mark.parametrize("mode", sorted(MAKERS))
+def test_timing_noise_on_a_quick_suite_reorders_nothing(mode: str) -> None:
+    """Tests under XC_LONG_TEST_FLOOR (50 ms) are never moved ahead: on a
+    quick suite, one test measured 40 times slower than the others by a
+    busy machine must not change the order each worker runs its tests in."""
+    col = ids(60, per_file=10)
+    secs = [0.0005] * 60
+    secs[37] = 0.02  # noise: still under the floor
+    plain = MAKERS[mode](2)
+    pnodes = start(plain, col, 2, None)
+    sched = MAKERS[mode](2)
+    nodes = start(sched, col, 2, timed(col, secs))
+    for node in nodes:
+        for chunk in node.sent:
+            assert chunk == sorted(chunk), "file by file, in collection order"
+    assert nodes[0].sent[0][0] == pnodes[0].sent[0][0] and nodes[1].sent[0][0] == pnodes[1].sent[0][0]
+
+
 @pytest.mark.parametrize("seed", range(20))
 @pytest.mark.parametrize("mode", sorted(MAKERS))
 def test_random_durations_every_test_runs_once(mode: str, seed: int) -> None:

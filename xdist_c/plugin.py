@@ -66,7 +66,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
         count = _count_from_env("PYTHON_CPU_COUNT")
         if count is not None:
             return count
-    logical = config.option.numprocesses == "logical"
+    logical = getattr(config.option, "numprocesses", None) == "logical"  # unset before parsing
     if logical and hasattr(os, "process_cpu_count"):
         count = os.process_cpu_count()
         if count:
