@@ -46,8 +46,9 @@ DUMP_SIGNAL: int | None = (
     if hasattr(signal, "SIGRTMIN")
     else getattr(signal, "SIGUSR2", None)
 )
-# How long the controller waits for a stack once asked for, at most.
-DUMP_WAIT = 2.0
+# How long the controller waits for a stack once asked for, at most (a
+# worker on a loaded machine can take seconds to be scheduled).
+DUMP_WAIT = 5.0
 # How often it looks at the stack file meanwhile ...
 DUMP_POLL = 0.02
 # ... and the dump is taken as complete once its size has not changed for
