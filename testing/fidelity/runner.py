@@ -48,7 +48,9 @@ DEFAULT_COMPARE = ["exitcode", "summary", "reports", "collection", "out_lines", 
 
 # Variables of an outer run (or of the developer's shell) that must not leak
 # into a case's run.
-SCRUBBED_PREFIXES = ("PYTEST_", "XDIST_C_", "FIDELITY_", "PYTHONPATH", "COV_CORE_")
+# TOX_ENV_DIR: pytest keeps its cache there when set, which every case
+# run under tox would then share (--lf, stored durations, ...).
+SCRUBBED_PREFIXES = ("PYTEST_", "XDIST_C_", "FIDELITY_", "PYTHONPATH", "COV_CORE_", "TOX_ENV_DIR")
 
 _SUMMARY = re.compile(r"^(?:=+ )?((?:\d+ \w+(?:, )?)+|no tests ran) in [\d.]+s\b")
 _COUNT = re.compile(r"(\d+) (\w+)")
