@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from xdist_c import durations
 from xdist_c import runreport
 from xdist_c.runreport import Estimate
 from xdist_c.runreport import StatusLine
@@ -194,12 +195,12 @@ class TestStatusPieces:
 
     def test_stored_durations_from_the_cache(self, pytester: pytest.Pytester) -> None:
         config = pytester.parseconfigure()
-        assert runreport.stored_durations(config) == {}
+        assert durations.load(config) == {}
         assert config.cache is not None
-        config.cache.set(runreport.DURATIONS_KEY, {"t::a": 1.5, "t::b": 2, "t::c": "x", "t::d": -1, "t::e": True})
-        assert runreport.stored_durations(config) == {"t::a": 1.5, "t::b": 2.0}
-        config.cache.set(runreport.DURATIONS_KEY, ["not", "a", "dict"])
-        assert runreport.stored_durations(config) == {}
+        config.cache.set(durations.CACHE_KEY, {"t::a": 1.5, "t::b": 2, "t::c": "x", "t::d": -1, "t::e": True})
+        assert durations.load(config) == {"t::a": 1.5, "t::b": 2.0}
+        config.cache.set(durations.CACHE_KEY, ["not", "a", "dict"])
+        assert durations.load(config) == {}
 
     def test_status_line_writes(self) -> None:
         from _pytest._io import TerminalWriter

@@ -41,7 +41,10 @@ def load(config: pytest.Config) -> dict[str, float]:
     cache = getattr(config, "cache", None)
     if cache is None:
         return {}
-    stored = cache.get(CACHE_KEY, None)
+    try:
+        stored = cache.get(CACHE_KEY, None)
+    except Exception:  # a broken cache file must not stop the run
+        return {}
     if not isinstance(stored, dict):
         return {}
     return {

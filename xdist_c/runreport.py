@@ -36,7 +36,6 @@ status line is off where that attribute is missing.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -46,11 +45,11 @@ from typing import TextIO
 
 import pytest
 
+from xdist_c import durations
 from xdist_c._compat import pytest as pytest_compat
 
 # Where duration-aware scheduling (xdist_c.durations) keeps each test's last
 # duration (``{nodeid: seconds}``), read for the status line's estimate.
-DURATIONS_KEY = "xdist_c/durations"
 # How many of the slowest tests ``--run-report`` lists.
 SLOWEST = 10
 # The status line is redrawn at most this often (seconds) when nothing
@@ -253,25 +252,6 @@ def format_status(running: int, done: int, total: int, eta: float | None) -> str
     pct = f" ({100 * done // total}%)" if total else ""
     eta_text = format_seconds(eta) if eta is not None else "--"
     return f"xdist-c: running {running}, done {done}/{total}{pct}, ETA {eta_text}"
-
-
-def stored_durations(config: pytest.Config) -> dict[str, float]:
-    """The durations duration-aware scheduling stored, ``{nodeid: seconds}``;
-    whatever is not in that shape is left out."""
-    cache = getattr(config, "cache", None)
-    if cache is None:
-        return {}
-    try:
-        raw = cache.get(DURATIONS_KEY, {})
-    except Exception:  # a broken cache file must not stop the run
-        return {}
-    if not isinstance(raw, dict):
-        return {}
-    return {
-        k: float(v)
-        for k, v in raw.items()
-        if isinstance(k, str) and type(v) in (int, float) and math.isfinite(v) and v >= 0
-    }
 
 
 class Estimate:
@@ -530,7 +510,7 @@ class RunRecorder:
         tr = self.config.pluginmanager.getplugin("terminalreporter")
         if tr is not None and StatusLine.usable(tr):
             self.status = StatusLine(pytest_compat.terminal_writer(tr))
-            self._estimate = Estimate(stored_durations(self.config))
+            self._estimate = Estimate(durations.load(self.config))
 
     @pytest.hookimpl
     def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
