@@ -109,6 +109,35 @@ def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def run_command(cmd: list[str], cwd: Path, env: dict[str, str], label: str) -> tuple[str, int]:
+    """Run a case's command: its output (stdout and stderr) and exit code
+    (-999 and a ``[label: timed out]`` line after RUN_TIMEOUT)."""
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            timeout=RUN_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = exc.stdout or ""
+        if isinstance(output, bytes):
+            output = output.decode(errors="replace")
+        return output + f"\n[{label}: timed out]", -999
+    return proc.stdout, proc.returncode
+
+
+def observed_sessions(path: Path) -> list[dict[str, Any]]:
+    """What the observer recorded, a session per line (none if no file)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 def _out_lines(directory: Path) -> list[str]:
     lines: list[str] = []
     out = directory / "out"
@@ -172,25 +201,8 @@ def run_case(
             env["FIDELITY_ARGS"] = json.dumps(args)
         else:
             cmd = [python, "-m", "pytest", *args]
-        try:
-            proc = subprocess.run(
-                cmd,
-                cwd=workdir,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                timeout=RUN_TIMEOUT,
-            )
-            output, code = proc.stdout, proc.returncode
-        except subprocess.TimeoutExpired as exc:
-            output = exc.stdout or ""
-            if isinstance(output, bytes):
-                output = output.decode(errors="replace")
-            output, code = output + "\n[fidelity: timed out]", -999
-        sessions = []
-        if observed.exists():
-            sessions = [json.loads(line) for line in observed.read_text().splitlines()]
+        output, code = run_command(cmd, workdir, env, "fidelity")
+        sessions = observed_sessions(observed)
         result["outputs"].append(output)
         result["runs"].append(
             {

@@ -42,7 +42,6 @@ HERE = Path(__file__).resolve().parent
 CASES = HERE / "cases"
 EXPECTED = HERE / "expected.json"
 REQUIREMENTS = HERE / "requirements.txt"
-RUN_TIMEOUT = 120
 
 if str(HERE.parent) not in sys.path:  # record.py runs outside the test suite
     sys.path.insert(0, str(HERE.parent))
@@ -164,24 +163,8 @@ def run_case(name: str, workdir: Path, python: str) -> dict[str, Any]:
     env["PYTHONPATH"] = str(fidelity.HELPER)
     env["FIDELITY_OBSERVER_OUT"] = str(observed)
     cmd = [python, "-m", "pytest", *command_args(name)]
-    try:
-        proc = subprocess.run(
-            cmd,
-            cwd=workdir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            timeout=RUN_TIMEOUT,
-        )
-        output, code = proc.stdout, proc.returncode
-    except subprocess.TimeoutExpired as exc:
-        output = exc.stdout or ""
-        if isinstance(output, bytes):
-            output = output.decode(errors="replace")
-        output, code = output + "\n[plugin_compat: timed out]", -999
-    sessions = [json.loads(line) for line in observed.read_text().splitlines()] if observed.exists() else []
+    output, code = fidelity.run_command(cmd, workdir, env, "plugin_compat")
+    sessions = fidelity.observed_sessions(observed)
     result: dict[str, Any] = {
         "exitcode": code,
         "summary": fidelity.parse_summary(output),
