@@ -6,6 +6,8 @@
 
 #include <Python.h>
 
+#include "compat.h"
+
 #include <stdint.h>
 #include <string.h>
 
