@@ -55,43 +55,41 @@
  * only to sleep: it is held while the queue is empty and a getter waits,
  * and every put releases it.  Frames are decoded by the consumer, so the
  * receiver threads hold the GIL only long enough to append.
+ *
+ * Layout: ring.c is the queue, streams.c reads the event pipes (every
+ * POSIX call is there); this file is the Pump and Feeder types and get(),
+ * whose loop is its steps: take what is queued (get_take_queued), linger
+ * once for more (get_linger), then wait -- on the ring alone
+ * (get_wait_ring) or polling the pipes (get_read_streams), which also
+ * runs the signal handlers -- and finish (get_finish).  Over 800 lines
+ * for a reason: the two types and get()'s steps all work on PumpObject,
+ * which a further split would have to publish in a header.
  */
 #include "xdist_core.h"
 #include "args.h"
+#include "ring.h"
+#include "streams.h"
 
 #include <math.h>
 #include <stdint.h>
 
-/* Streams (FIFOs polled with poll()) are POSIX only; Windows gets events
- * over the channel alone.  -DXC_NO_STREAMS builds that stream-less pump
- * elsewhere too (.ci/portability_check.py compiles it so on Linux). */
 #ifdef MS_WINDOWS
 #include <windows.h>
 #else
 #include <time.h>
 #endif
-#if !defined(MS_WINDOWS) && !defined(XC_NO_STREAMS)
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <unistd.h>
-#define XC_HAVE_STREAMS 1
-#endif
 
 /* Not formatted: clang-format cannot lay out comments that go on after a
  * #define. */
 /* clang-format off */
-#define XC_RAW (-1)                 /* entry kind: a frame to decode */
 #define XC_WAIT_SLICE_US 50000      /* wake this often to run signal
                                        handlers the OS did not deliver to
                                        our thread (interrupt_main()) */
-#define XC_STREAM_MAX_FRAME ((Py_ssize_t)1 << 30) /* body bytes */
-#define XC_STREAM_READ 65536        /* bytes asked of each read() */
-#define XC_STREAM_BUDGET (4 << 20)  /* bytes read per stream per get() */
 #define XC_LINGER_EVENTS 48         /* get(linger=...) lingers only when
                                        fewer events than this are ready */
 #define XC_LINGER_MAX_US 1000000    /* and for at most a second */
 /* clang-format on */
+
 
 /* Microseconds of a monotonic clock. */
 static int64_t
@@ -107,105 +105,8 @@ xc_monotonic_us(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* Ring buffer of entries: plain C, protected by the GIL.             */
-/* ------------------------------------------------------------------ */
-
-typedef struct {
-    PyObject *slot; /* int; strong */
-    PyObject *obj;  /* frame bytes (kind XC_RAW) or payload; strong */
-    int kind;
-} xc_entry;
-
-typedef struct {
-    xc_entry *items;
-    Py_ssize_t head;
-    Py_ssize_t count;
-    Py_ssize_t cap;
-} xc_ring;
-
-/* Room for one more entry.  0 / -1 with MemoryError. */
-static int
-ring_make_room(xc_ring *r)
-{
-    if (r->count < r->cap) {
-        return 0;
-    }
-    Py_ssize_t cap = r->cap ? r->cap * 2 : 64;
-    if (cap > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(xc_entry)) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    xc_entry *items = PyMem_Malloc((size_t)cap * sizeof(xc_entry));
-    if (items == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < r->count; i++) {
-        items[i] = r->items[(r->head + i) % r->cap];
-    }
-    PyMem_Free(r->items);
-    r->items = items;
-    r->head = 0;
-    r->cap = cap;
-    return 0;
-}
-
-/* Append; slot and obj are borrowed (the ring takes new references).
- * 0 / -1 with MemoryError. */
-static int
-ring_push(xc_ring *r, PyObject *slot, int kind, PyObject *obj)
-{
-    if (ring_make_room(r) < 0) {
-        return -1;
-    }
-    xc_entry *e = &r->items[(r->head + r->count) % r->cap];
-    e->slot = Py_NewRef(slot);
-    e->obj = Py_NewRef(obj);
-    e->kind = kind;
-    r->count++;
-    return 0;
-}
-
-/* Put back an entry taken by ring_pop(), ahead of the others; steals its
- * references (releases them if there is no memory left for it). */
-static void
-ring_unpop(xc_ring *r, xc_entry e)
-{
-    if (ring_make_room(r) < 0) {
-        Py_DECREF(e.slot);
-        Py_DECREF(e.obj);
-        return;
-    }
-    r->head = (r->head + r->cap - 1) % r->cap;
-    r->items[r->head] = e;
-    r->count++;
-}
-
-/* Remove the oldest entry; the caller owns its references.  The ring
- * must not be empty. */
-static xc_entry
-ring_pop(xc_ring *r)
-{
-    assert(r->count > 0);
-    xc_entry e = r->items[r->head];
-    r->head = (r->head + 1) % r->cap;
-    r->count--;
-    return e;
-}
-
-/* ------------------------------------------------------------------ */
 /* Pump.                                                              */
 /* ------------------------------------------------------------------ */
-
-/* One worker's frame stream: a non-blocking fd and the bytes read from
- * it that do not make a whole frame yet.  Plain C, GIL-protected. */
-typedef struct {
-    int fd;          /* owned; -1 once closed */
-    PyObject *slot;  /* int; strong */
-    char *buf;       /* PyMem; `len` bytes pending, `cap` allocated */
-    Py_ssize_t len;
-    Py_ssize_t cap;
-} xc_stream;
 
 typedef struct {
     PyObject_HEAD
@@ -213,14 +114,8 @@ typedef struct {
     PyThread_type_lock lock;
     int locked;          /* `lock` is held: a put must release it */
     PyObject *endmarker; /* a plain object(), unique to this pump */
-    xc_stream *streams;  /* open streams, in attach order */
-    Py_ssize_t nstreams;
-    Py_ssize_t capstreams;
-    int wake_r, wake_w;  /* self-pipe poked by pushes while polling */
-    int polling;         /* get() waits in poll(): a push must poke */
+    xc_streams streams;  /* worker event pipes (streams.c) */
 } PumpObject;
-
-static void stream_close(PumpObject *self, Py_ssize_t i);
 
 typedef struct {
     PyObject_HEAD
@@ -232,22 +127,14 @@ typedef struct {
 static int
 pump_push(PumpObject *self, PyObject *slot, int kind, PyObject *obj)
 {
-    if (ring_push(&self->ring, slot, kind, obj) < 0) {
+    if (xc_ring_push(&self->ring, slot, kind, obj) < 0) {
         return -1;
     }
     if (self->locked) {
         self->locked = 0;
         PyThread_release_lock(self->lock);
     }
-#ifdef XC_HAVE_STREAMS
-    if (self->polling && self->wake_w >= 0) {
-        self->polling = 0; /* one byte is enough to end the poll() */
-        ssize_t n;
-        do {
-            n = write(self->wake_w, "", 1);
-        } while (n < 0 && errno == EINTR);
-    }
-#endif
+    xc_streams_poke(&self->streams);
     return 0;
 }
 
@@ -269,7 +156,7 @@ Pump_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_MemoryError, "can't allocate lock");
         return NULL;
     }
-    self->wake_r = self->wake_w = -1;
+    xc_streams_init(&self->streams);
     self->endmarker = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type);
     if (self->endmarker == NULL) {
         Py_DECREF(self);
@@ -289,10 +176,7 @@ Pump_traverse(PumpObject *self, visitproc visit, void *arg)
         Py_VISIT(e->slot);
         Py_VISIT(e->obj);
     }
-    for (Py_ssize_t i = 0; i < self->nstreams; i++) {
-        Py_VISIT(self->streams[i].slot);
-    }
-    return 0;
+    return xc_streams_traverse(&self->streams, visit, arg);
 }
 
 static int
@@ -300,14 +184,12 @@ Pump_clear(PumpObject *self)
 {
     /* one entry at a time: releasing one may run code that queues more */
     while (self->ring.count > 0) {
-        xc_entry e = ring_pop(&self->ring);
+        xc_entry e = xc_ring_pop(&self->ring);
         Py_DECREF(e.slot);
         Py_DECREF(e.obj);
     }
     Py_CLEAR(self->endmarker);
-    for (Py_ssize_t i = 0; i < self->nstreams; i++) {
-        Py_CLEAR(self->streams[i].slot);
-    }
+    xc_streams_clear(&self->streams);
     return 0;
 }
 
@@ -319,16 +201,7 @@ Pump_dealloc(PumpObject *self)
     (void)Pump_clear(self);
     PyMem_Free(self->ring.items);
     self->ring.items = NULL;
-    while (self->nstreams > 0) {
-        stream_close(self, self->nstreams - 1);
-    }
-    PyMem_Free(self->streams);
-#ifdef XC_HAVE_STREAMS
-    if (self->wake_r >= 0) {
-        close(self->wake_r);
-        close(self->wake_w);
-    }
-#endif
+    xc_streams_free(&self->streams);
     if (self->lock != NULL) {
         if (self->locked) {
             /* a held lock must not be freed */
@@ -340,9 +213,8 @@ Pump_dealloc(PumpObject *self)
     Py_DECREF(tp);
 }
 
-/* Append (slot, kind, obj) to the list `out`.  0 / -1. */
-static int
-append_event(PyObject *out, PyObject *slot, int kind, PyObject *obj)
+int
+xc_append_event(PyObject *out, PyObject *slot, int kind, PyObject *obj)
 {
     PyObject *k = PyLong_FromLong(kind);
     if (k == NULL) {
@@ -361,10 +233,8 @@ append_event(PyObject *out, PyObject *slot, int kind, PyObject *obj)
     return r;
 }
 
-/* The current exception (FrameError) as its message; clears it.  New
- * reference, or NULL with an exception set. */
-static PyObject *
-take_error_message(void)
+PyObject *
+xc_take_error_message(void)
 {
 #if PY_VERSION_HEX >= 0x030C0000
     PyObject *exc = PyErr_GetRaisedException();
@@ -384,248 +254,6 @@ take_error_message(void)
 }
 
 
-/* ------------------------------------------------------------------ */
-/* Streams: frames written by workers straight into a pipe.           */
-/* ------------------------------------------------------------------ */
-
-/* Close stream i and drop it from the list (order of the rest kept). */
-static void
-stream_close(PumpObject *self, Py_ssize_t i)
-{
-    xc_stream *s = &self->streams[i];
-#ifdef XC_HAVE_STREAMS
-    if (s->fd >= 0) {
-        close(s->fd);
-    }
-#endif
-    Py_XDECREF(s->slot);
-    PyMem_Free(s->buf);
-    self->nstreams--;
-    memmove(s, s + 1, (size_t)(self->nstreams - i) * sizeof(xc_stream));
-}
-
-/* Index of the stream of `slot` (an int), or -1. */
-static Py_ssize_t
-stream_find(PumpObject *self, PyObject *slot)
-{
-    for (Py_ssize_t i = 0; i < self->nstreams; i++) {
-        PyObject *other = self->streams[i].slot;
-        if (other == slot) {
-            return i;
-        }
-        int eq = PyObject_RichCompareBool(other, slot, Py_EQ);
-        if (eq != 0) {
-            if (eq < 0) {
-                PyErr_Clear(); /* ints: cannot fail */
-                continue;
-            }
-            return i;
-        }
-    }
-    return -1;
-}
-
-#ifdef XC_HAVE_STREAMS
-/* Decode every whole frame buffered in stream i into `out`.  Returns 0;
- * 1 when the stream turned out to be malformed (one EV_BADFRAME event was
- * appended; the caller closes the stream); -1 with an exception set
- * (MemoryError: the stream is left as it was). */
-static int
-stream_split(PumpObject *self, xc_state *st, Py_ssize_t i, PyObject *out)
-{
-    xc_stream *s = &self->streams[i];
-    Py_ssize_t pos = 0;
-    int result = 0;
-    while (s->len - pos >= XC_HEADER_SIZE) {
-        const unsigned char *h = (const unsigned char *)s->buf + pos;
-        Py_ssize_t body = (Py_ssize_t)xc_get_u32le(h + 7);
-        PyObject *msg = NULL;
-        if (h[0] != 'X' || h[1] != 'C') {
-            msg = PyUnicode_FromString(
-                "not an xdist_c frame (bad magic bytes) on the event pipe");
-        }
-        else if (body > XC_STREAM_MAX_FRAME) {
-            msg = PyUnicode_FromFormat(
-                "frame of %zd bytes on the event pipe exceeds the limit of "
-                "%zd bytes",
-                body, XC_STREAM_MAX_FRAME);
-        }
-        else if (s->len - pos < XC_HEADER_SIZE + body) {
-            break; /* the rest of this frame is still on its way */
-        }
-        else {
-            int r = xc_decode_frame_into(st, s->buf + pos,
-                                         XC_HEADER_SIZE + body, s->slot, out);
-            if (r == 0) {
-                pos += XC_HEADER_SIZE + body;
-                continue;
-            }
-            if (!PyErr_ExceptionMatches(xc_frame_error_type(st))) {
-                result = -1;
-                break;
-            }
-            msg = take_error_message();
-        }
-        if (msg == NULL ||
-            append_event(out, s->slot, XC_EV_BADFRAME, msg) < 0) {
-            Py_XDECREF(msg);
-            result = -1;
-            break;
-        }
-        Py_DECREF(msg);
-        return 1;
-    }
-    if (pos > 0) {
-        memmove(s->buf, s->buf + pos, (size_t)(s->len - pos));
-        s->len -= pos;
-    }
-    return result;
-}
-
-/* Read what stream i has without blocking (at most `budget` bytes; < 0:
- * until it would block) and decode its whole frames into `out`.  Closes
- * the stream at end of file (a partial frame left by a worker that died
- * while writing is dropped: its crash is reported by its channel) or when
- * it is malformed.  0 / -1 with an exception set. */
-static int
-stream_fill(PumpObject *self, xc_state *st, Py_ssize_t i, PyObject *out,
-            Py_ssize_t budget)
-{
-    Py_ssize_t got = 0;
-    for (;;) {
-        xc_stream *s = &self->streams[i];
-        if (s->cap - s->len < XC_STREAM_READ) {
-            if (s->len > PY_SSIZE_T_MAX / 2 - XC_STREAM_READ) {
-                PyErr_NoMemory();
-                return -1;
-            }
-            Py_ssize_t cap = (s->len + XC_STREAM_READ) * 2;
-            char *buf = PyMem_Realloc(s->buf, (size_t)cap);
-            if (buf == NULL) {
-                PyErr_NoMemory();
-                return -1;
-            }
-            s->buf = buf;
-            s->cap = cap;
-        }
-        ssize_t n = read(s->fd, s->buf + s->len, (size_t)(s->cap - s->len));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                return 0;
-            }
-            stream_close(self, i); /* end of file, or a dead pipe */
-            return 0;
-        }
-        s->len += n;
-        int r = stream_split(self, st, i, out);
-        if (r < 0) {
-            return -1;
-        }
-        if (r > 0) {
-            stream_close(self, i);
-            return 0;
-        }
-        got += n;
-        if (budget >= 0 && got >= budget) {
-            return 0;
-        }
-    }
-}
-
-/* poll() the streams and the wake-up pipe for up to `wait_us` (0: just
- * look), with the GIL released when waiting; then read every stream that
- * has data into `out`.  0 / -1 with an exception set; EINTR returns 0
- * (the caller runs the signal handlers). */
-static int
-streams_poll(PumpObject *self, xc_state *st, PyObject *out, int64_t wait_us)
-{
-    Py_ssize_t n = self->nstreams;
-    struct pollfd stackfds[17];
-    struct pollfd *fds = stackfds;
-    if (n + 1 > (Py_ssize_t)(sizeof(stackfds) / sizeof(stackfds[0]))) {
-        fds = PyMem_Malloc((size_t)(n + 1) * sizeof(struct pollfd));
-        if (fds == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-    }
-    fds[0].fd = self->wake_r;
-    fds[0].events = POLLIN;
-    fds[0].revents = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        fds[i + 1].fd = self->streams[i].fd;
-        fds[i + 1].events = POLLIN;
-        fds[i + 1].revents = 0;
-    }
-    int timeout_ms = (int)((wait_us + 999) / 1000);
-    int r;
-    if (timeout_ms > 0) {
-        self->polling = 1;
-        Py_BEGIN_ALLOW_THREADS
-        r = poll(fds, (nfds_t)(n + 1), timeout_ms);
-        Py_END_ALLOW_THREADS
-        self->polling = 0;
-    }
-    else {
-        r = poll(fds, (nfds_t)(n + 1), 0);
-    }
-    int result = 0;
-    if (r > 0) {
-        if (fds[0].revents) {
-            char drain[64];
-            while (read(self->wake_r, drain, sizeof(drain)) > 0) {
-            }
-        }
-        /* streams may close while reading: walk the poll results by fd */
-        for (Py_ssize_t k = 1; k <= n && result == 0; k++) {
-            if (!fds[k].revents) {
-                continue;
-            }
-            for (Py_ssize_t i = 0; i < self->nstreams; i++) {
-                if (self->streams[i].fd == fds[k].fd) {
-                    result = stream_fill(self, st, i, out, XC_STREAM_BUDGET);
-                    break;
-                }
-            }
-        }
-    }
-    if (fds != stackfds) {
-        PyMem_Free(fds);
-    }
-    return result;
-}
-#endif
-
-/* Before handing out EV_CLOSED for `slot`: everything its worker wrote is
- * already in the pipe (it finished or died), so read it all, then close
- * the stream.  0 / -1. */
-static int
-stream_drain_slot(PumpObject *self, xc_state *st, PyObject *slot,
-                  PyObject *out)
-{
-    Py_ssize_t i = stream_find(self, slot);
-    if (i < 0) {
-        return 0;
-    }
-#ifdef XC_HAVE_STREAMS
-    Py_ssize_t before = self->nstreams;
-    if (stream_fill(self, st, i, out, -1) < 0) {
-        return -1;
-    }
-    if (self->nstreams == before) {
-        stream_close(self, i);
-    }
-#else
-    (void)st;
-    (void)out;
-    stream_close(self, i);
-#endif
-    return 0;
-}
-
 static PyObject *
 Pump_attach_stream(PumpObject *self, PyObject *const *args, Py_ssize_t nargs,
                    PyObject *kwnames)
@@ -636,71 +264,17 @@ Pump_attach_stream(PumpObject *self, PyObject *const *args, Py_ssize_t nargs,
                       argv) < 0) {
         return NULL;
     }
-#ifndef XC_HAVE_STREAMS
-    (void)self;
-    PyErr_SetString(PyExc_NotImplementedError,
-                    "event pipes are not supported on this platform");
-    return NULL;
-#else
-    PyObject *slot = PyNumber_Index(argv[0]);
-    if (slot == NULL) {
+    if (xc_streams_attach(&self->streams, argv[0], argv[1]) < 0) {
         return NULL;
     }
-    int fd = PyObject_AsFileDescriptor(argv[1]);
-    if (fd < 0) {
-        Py_DECREF(slot);
-        return NULL;
-    }
-    if (stream_find(self, slot) >= 0) {
-        PyErr_Format(PyExc_ValueError, "slot %R already has a stream", slot);
-        Py_DECREF(slot);
-        return NULL;
-    }
-    int flags = fcntl(fd, F_GETFL);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-        PyErr_SetFromErrno(PyExc_OSError);
-        Py_DECREF(slot);
-        return NULL;
-    }
-    if (self->wake_r < 0) {
-        int p[2];
-        if (pipe(p) < 0) {
-            PyErr_SetFromErrno(PyExc_OSError);
-            Py_DECREF(slot);
-            return NULL;
-        }
-        for (int k = 0; k < 2; k++) {
-            int fl = fcntl(p[k], F_GETFL);
-            (void)fcntl(p[k], F_SETFL, fl | O_NONBLOCK);
-            (void)fcntl(p[k], F_SETFD, FD_CLOEXEC);
-        }
-        self->wake_r = p[0];
-        self->wake_w = p[1];
-    }
-    if (self->nstreams == self->capstreams) {
-        Py_ssize_t cap = self->capstreams ? self->capstreams * 2 : 8;
-        xc_stream *streams =
-            PyMem_Realloc(self->streams, (size_t)cap * sizeof(xc_stream));
-        if (streams == NULL) {
-            Py_DECREF(slot);
-            return PyErr_NoMemory();
-        }
-        self->streams = streams;
-        self->capstreams = cap;
-    }
-    xc_stream *s = &self->streams[self->nstreams++];
-    s->fd = fd; /* owned from here on */
-    s->slot = slot;
-    s->buf = NULL;
-    s->len = s->cap = 0;
     Py_RETURN_NONE;
-#endif
 }
+
 
 static PyObject *
 Pump_get_nstreams(PumpObject *self, void *Py_UNUSED(closure))
 {
-    return PyLong_FromSsize_t(self->nstreams);
+    return PyLong_FromSsize_t(self->streams.n);
 }
 
 /* Wait until the queue is not empty or `deadline_us` (monotonic; < 0:
@@ -758,33 +332,13 @@ pump_linger(int64_t us)
     Py_END_ALLOW_THREADS
 }
 
-/* get() has `out` ready to hand out: if it is only a few events, all of
- * them a test's progress, and the caller asked for a linger not yet
- * spent, sleep it (once) and say so; the
- * caller then collects what arrived meanwhile.  Each wake-up of the
- * controller (a context switch, poll(), read()) then serves several tests
- * instead of one. */
-static int
-pump_should_linger(PyObject *out, int64_t *linger_us)
-{
-    Py_ssize_t n = PyList_GET_SIZE(out);
-    if (*linger_us <= 0 || n >= XC_LINGER_EVENTS) {
-        return 0;
-    }
-    /* Only a test's progress waits: start-up, collection, warnings, a
-     * worker finishing or going away are handled at once. */
-    for (Py_ssize_t i = 0; i < n; i++) {
-        long kind =
-            PyLong_AsLong(PyTuple_GET_ITEM(PyList_GET_ITEM(out, i), 1));
-        if (kind != XC_EV_LOGSTART && kind != XC_EV_TESTREPORT &&
-            kind != XC_EV_LOGFINISH && kind != XC_EV_COMPLETE) {
-            return 0;
-        }
-    }
-    pump_linger(*linger_us);
-    *linger_us = 0;
-    return 1;
-}
+/* One call of get(): what it was asked and what it has gathered. */
+typedef struct {
+    xc_state *st;
+    PyObject *out;       /* the events to hand out; new reference */
+    int64_t deadline_us; /* monotonic; < 0: wait for ever */
+    int64_t linger_us;   /* linger not yet spent; 0: none (left) */
+} xc_get;
 
 /* A number of seconds passed as `name`: 1 with *out set, 0 when absent
  * (NULL or None), -1 with TypeError / ValueError (negative, NaN). */
@@ -807,146 +361,222 @@ seconds_arg(PyObject *arg, const char *name, double *out)
     return 1;
 }
 
-static PyObject *
-Pump_get(PumpObject *self, PyObject *const *args, Py_ssize_t nargs,
-         PyObject *kwnames)
+/* Step 0: parse get()'s arguments into `g`, with an empty `out`.
+ * 0 / -1. */
+static int
+get_begin(PumpObject *self, PyObject *const *args, Py_ssize_t nargs,
+          PyObject *kwnames, xc_get *g)
 {
     static const char *const names[] = {"timeout", "linger"};
     PyObject *argv[2] = {NULL, NULL};
-    PyObject *out = NULL;
-    int64_t deadline_us = -1;
-    int64_t linger_us = 0;
+    g->deadline_us = -1;
+    g->linger_us = 0;
 
     if (xc_parse_args("get", args, nargs, kwnames, names, 0, 2, argv) < 0) {
-        return NULL;
+        return -1;
     }
     double t;
     int given = seconds_arg(argv[1], "linger", &t);
     if (given < 0) {
-        return NULL;
+        return -1;
     }
     if (given) {
-        linger_us = t * 1e6 < XC_LINGER_MAX_US ? (int64_t)(t * 1e6)
-                                               : XC_LINGER_MAX_US;
+        g->linger_us = t * 1e6 < XC_LINGER_MAX_US ? (int64_t)(t * 1e6)
+                                                  : XC_LINGER_MAX_US;
     }
     given = seconds_arg(argv[0], "timeout", &t);
     if (given < 0) {
-        return NULL;
+        return -1;
     }
     if (given) {
         if (t < 1e9) { /* otherwise: as good as forever */
-            deadline_us = xc_monotonic_us() + (int64_t)ceil(t * 1e6);
+            g->deadline_us = xc_monotonic_us() + (int64_t)ceil(t * 1e6);
         }
     }
-    xc_state *st = xc_state_from_type(Py_TYPE(self));
-    if (st == NULL) {
-        return NULL;
+    g->st = xc_state_from_type(Py_TYPE(self));
+    if (g->st == NULL) {
+        return -1;
     }
-    out = PyList_New(0);
-    if (out == NULL) {
+    g->out = PyList_New(0);
+    return g->out == NULL ? -1 : 0;
+}
+
+/* One entry taken from the ring -> its events in g->out: a frame decoded
+ * (a bad one: the slot's pipe drained, then EV_BADFRAME), an event that
+ * ends a worker after everything its pipe holds.  Borrows `e`.
+ * 0 / -1. */
+static int
+get_take_entry(PumpObject *self, xc_get *g, xc_entry e)
+{
+    xc_state *st = g->st;
+    PyObject *out = g->out;
+    int r = 0;
+    if (e.kind == XC_RAW) {
+        r = xc_decode_frame_into(st, PyBytes_AS_STRING(e.obj),
+                                 PyBytes_GET_SIZE(e.obj), e.slot, out);
+        if (r < 0 && PyErr_ExceptionMatches(xc_frame_error_type(st))) {
+            PyObject *msg = xc_take_error_message();
+            r = -1;
+            if (msg != NULL) {
+                /* the worker is done for: first what its pipe
+                 * already holds (sent before the garbage) */
+                r = xc_streams_drain_slot(&self->streams, st, e.slot, out);
+                if (r == 0) {
+                    r = xc_append_event(out, e.slot, XC_EV_BADFRAME, msg);
+                }
+                Py_DECREF(msg);
+            }
+        }
+    }
+    else {
+        /* an event that ends the worker comes after everything
+         * its pipe holds: it wrote that before */
+        if (e.kind == XC_EV_CLOSED || e.kind == XC_EV_BADFRAME) {
+            r = xc_streams_drain_slot(&self->streams, st, e.slot, out);
+        }
+        if (r == 0) {
+            r = xc_append_event(out, e.slot, e.kind, e.obj);
+        }
+    }
+    return r;
+}
+
+/* Step 1: move every queued entry into g->out as events.  0 / -1 (the
+ * entry that failed is back at the head of the ring). */
+static int
+get_take_queued(PumpObject *self, xc_get *g)
+{
+    while (self->ring.count > 0) {
+        xc_entry e = xc_ring_pop(&self->ring);
+        if (get_take_entry(self, g, e) < 0) {
+            /* MemoryError and the like: keep the entry for the next
+             * get() and hand out what is done, or raise if nothing */
+            xc_ring_unpop(&self->ring, e);
+            return -1;
+        }
+        Py_DECREF(e.slot);
+        Py_DECREF(e.obj);
+    }
+    return 0;
+}
+
+/* Step 2: g->out holds some events, only a few and all of them a test's
+ * progress, and the caller asked for a linger not yet spent: sleep it
+ * (once) and return 1, so that the caller collects what arrived
+ * meanwhile; else 0.  Each wake-up of the controller (a context switch,
+ * poll(), read()) then serves several tests instead of one. */
+static int
+get_linger(xc_get *g)
+{
+    Py_ssize_t n = PyList_GET_SIZE(g->out);
+    if (n == 0 || g->linger_us <= 0 || n >= XC_LINGER_EVENTS) {
+        return 0;
+    }
+    /* Only a test's progress waits: start-up, collection, warnings, a
+     * worker finishing or going away are handled at once. */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long kind =
+            PyLong_AsLong(PyTuple_GET_ITEM(PyList_GET_ITEM(g->out, i), 1));
+        if (kind != XC_EV_LOGSTART && kind != XC_EV_TESTREPORT &&
+            kind != XC_EV_LOGFINISH && kind != XC_EV_COMPLETE) {
+            return 0;
+        }
+    }
+    pump_linger(g->linger_us);
+    g->linger_us = 0;
+    return 1;
+}
+
+/* Step 3, no streams open: hand out what is ready, else wait for the
+ * ring.  1 look again, 0 hand out (timed out), -1 a signal handler
+ * raised. */
+static int
+get_wait_ring(PumpObject *self, xc_get *g)
+{
+    if (PyList_GET_SIZE(g->out) > 0) {
+        return 0;
+    }
+    return pump_wait(self, g->deadline_us);
+}
+
+/* How long step 3 may poll: 0 when events are ready, else a slice (so
+ * that signal handlers run) cut to the deadline. */
+static int64_t
+get_poll_wait_us(xc_get *g)
+{
+    if (PyList_GET_SIZE(g->out) > 0) {
+        return 0;
+    }
+    int64_t wait_us = XC_WAIT_SLICE_US;
+    if (g->deadline_us >= 0) {
+        int64_t left = g->deadline_us - xc_monotonic_us();
+        if (left < wait_us) {
+            wait_us = left > 0 ? left : 0;
+        }
+    }
+    return wait_us;
+}
+
+/* Step 3, streams open: poll them and the wake-up pipe, reading what they
+ * hold into g->out; then look again (the ring got entries, a linger was
+ * spent, a slice passed quietly), or hand out (events ready, timed out).
+ * 1 look again, 0 hand out, -1 an error (a signal handler raised). */
+static int
+get_read_streams(PumpObject *self, xc_get *g)
+{
+    if (xc_streams_poll(&self->streams, g->st, g->out, get_poll_wait_us(g)) <
+        0) {
+        return -1;
+    }
+    if (self->ring.count > 0) {
+        return 1; /* a feeder pushed while we polled */
+    }
+    if (PyList_GET_SIZE(g->out) > 0) {
+        return get_linger(g);
+    }
+    if (g->deadline_us >= 0 && xc_monotonic_us() >= g->deadline_us) {
+        return 0;
+    }
+    return PyErr_CheckSignals() < 0 ? -1 : 1;
+}
+
+/* Step 4: the result of get().  After an error (r < 0), the events taken
+ * before it, the error dropped; or, if there are none, NULL with the
+ * error set.  New reference, or NULL. */
+static PyObject *
+get_finish(xc_get *g, int r)
+{
+    if (r < 0) {
+        if (PyList_GET_SIZE(g->out) == 0) {
+            Py_DECREF(g->out);
+            return NULL;
+        }
+        PyErr_Clear();
+    }
+    return g->out;
+}
+
+static PyObject *
+Pump_get(PumpObject *self, PyObject *const *args, Py_ssize_t nargs,
+         PyObject *kwnames)
+{
+    xc_get g;
+    if (get_begin(self, args, nargs, kwnames, &g) < 0) {
         return NULL;
     }
     for (;;) {
-        while (self->ring.count > 0) {
-            xc_entry e = ring_pop(&self->ring);
-            int r = 0;
-            if (e.kind == XC_RAW) {
-                r = xc_decode_frame_into(st, PyBytes_AS_STRING(e.obj),
-                                         PyBytes_GET_SIZE(e.obj), e.slot,
-                                         out);
-                if (r < 0 &&
-                    PyErr_ExceptionMatches(xc_frame_error_type(st))) {
-                    PyObject *msg = take_error_message();
-                    r = -1;
-                    if (msg != NULL) {
-                        /* the worker is done for: first what its pipe
-                         * already holds (sent before the garbage) */
-                        r = stream_drain_slot(self, st, e.slot, out);
-                        if (r == 0) {
-                            r = append_event(out, e.slot, XC_EV_BADFRAME,
-                                             msg);
-                        }
-                        Py_DECREF(msg);
-                    }
-                }
-            }
-            else {
-                /* an event that ends the worker comes after everything
-                 * its pipe holds: it wrote that before */
-                if (e.kind == XC_EV_CLOSED || e.kind == XC_EV_BADFRAME) {
-                    r = stream_drain_slot(self, st, e.slot, out);
-                }
-                if (r == 0) {
-                    r = append_event(out, e.slot, e.kind, e.obj);
-                }
-            }
-            if (r < 0) {
-                /* MemoryError and the like: keep the entry for the next
-                 * get() and hand out what is done, or raise if nothing */
-                ring_unpop(&self->ring, e);
-                goto partial;
-            }
-            Py_DECREF(e.slot);
-            Py_DECREF(e.obj);
+        if (get_take_queued(self, &g) < 0) {
+            return get_finish(&g, -1);
         }
-        int done = PyList_GET_SIZE(out) > 0;
-        if (done && pump_should_linger(out, &linger_us)) {
+        if (get_linger(&g)) {
             continue;
         }
-        if (self->nstreams == 0) {
-            if (done) {
-                return out;
-            }
-            int w = pump_wait(self, deadline_us);
-            if (w < 0) {
-                Py_DECREF(out);
-                return NULL;
-            }
-            if (w == 0) {
-                return out;
-            }
-            continue;
-        }
-#ifdef XC_HAVE_STREAMS
-        int64_t wait_us = 0;
-        if (!done) {
-            wait_us = XC_WAIT_SLICE_US;
-            if (deadline_us >= 0) {
-                int64_t left = deadline_us - xc_monotonic_us();
-                if (left < wait_us) {
-                    wait_us = left > 0 ? left : 0;
-                }
-            }
-        }
-        if (streams_poll(self, st, out, wait_us) < 0) {
-            goto partial;
-        }
-#endif
-        if (PyList_GET_SIZE(out) > 0 || self->ring.count > 0) {
-            if (self->ring.count > 0) {
-                continue; /* a feeder pushed while we polled */
-            }
-            if (pump_should_linger(out, &linger_us)) {
-                continue;
-            }
-            return out;
-        }
-        if (deadline_us >= 0 && xc_monotonic_us() >= deadline_us) {
-            return out;
-        }
-        if (PyErr_CheckSignals() < 0) {
-            Py_DECREF(out);
-            return NULL;
+        int r = self->streams.n == 0 ? get_wait_ring(self, &g)
+                                     : get_read_streams(self, &g);
+        if (r <= 0) {
+            return get_finish(&g, r);
         }
     }
-
-partial:
-    if (PyList_GET_SIZE(out) == 0) {
-        Py_DECREF(out);
-        return NULL;
-    }
-    PyErr_Clear();
-    return out;
 }
 
 static PyObject *
