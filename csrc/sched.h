@@ -1,10 +1,12 @@
-/* sched.h -- scheduler types (sched.c, sched_load.c, sched_each.c,
- * sched_scope.c, sched_steal.c).
+/* sched.h -- scheduler types (sched.c, sched_shared.c, sched_weights.c,
+ * sched_load.c, sched_each.c, sched_scope.c, sched_steal.c).
  *
  * sched.c's _SchedulerBase owns pytest-xdist's scheduler protocol (the
  * Python methods, their arguments and checks); each mode supplies only
  * its policy, as a table of plain-C functions (xc_sched_ops) that the
- * base calls, the way CPython's codecs or _io's layers are stacked. */
+ * base calls, the way CPython's codecs or _io's layers are stacked.  The
+ * helpers the modes share are in sched_shared.c, the duration weights in
+ * sched_weights.c. */
 #ifndef XDIST_C_SCHED_H
 #define XDIST_C_SCHED_H
 
@@ -123,7 +125,7 @@ extern PyType_Spec xc_steal_spec;
 
 struct xc_state;
 
-/* --- shared helpers (sched.c), used by sched_load.c and sched_each.c --- */
+/* --- shared helpers (sched.c, sched_shared.c), used by the modes ------ */
 
 /* Module state reached from a METH_METHOD method's defining class;
  * NULL with an exception if the module was already cleared. */
@@ -183,6 +185,12 @@ PyObject *xc_sched_unsent_list(xc_sched *self);
 int xc_sched_report_mismatch(xc_sched *self, xc_sched_state *ss,
                              PyObject *base_node, PyObject *node,
                              PyObject *base_ids, PyObject *ids);
+
+/* Python: the check at the start of the first schedule(): every stored
+ * collection that differs from the base one is reported through
+ * _collection_mismatch, in arrival order.  1 if none differs, 0 if some
+ * did, -1 on error. */
+int xc_sched_check_collections(xc_sched *self, xc_sched_state *ss);
 
 /* Call node.send_runtest_some(<the node's last n pending indices>), or
  * node.shutdown() with the flag recorded.  0 / -1. */
@@ -249,6 +257,14 @@ int xc_sched_accept_collection(xc_sched *self, xc_sched_state *ss,
  * ValueError if absent.  O(1) after the first call. */
 Py_ssize_t xc_sched_index_of(xc_sched *self, PyObject *item);
 
+/* --- duration weights (sched_weights.c) -------------------------------- */
+
+/* Method set_durations(durations): self._durations = dict(durations), or
+ * NULL for None; new reference to None, or NULL with TypeError. */
+PyObject *xc_sched_set_durations(PyObject *self, PyTypeObject *cls,
+                                 PyObject *const *args, Py_ssize_t nargs,
+                                 PyObject *kwnames);
+
 /* Python: the expected seconds of each test of the agreed collection,
  * from set_durations(): [durations.get(id, median) for id in base_ids],
  * where median is that of the tests timed.  Stores a new PyMem array in
@@ -265,6 +281,14 @@ int xc_sched_weights(xc_sched *self, double **out, double *total);
  * XC_LONG_TEST_FLOOR, the rest keep their order; with no such test the
  * durations are not used at all).  0 / -1. */
 int xc_sched_weigh_ledger(xc_sched *self);
+
+/* The scope modes: reorder the unit ids order[0:count] of `units` by each
+ * unit's expected seconds (xc_sched_weights), longest first, ties in the
+ * order given.  Nothing changes when no test is timed.  0 / -1. */
+int xc_sched_order_units(xc_sched *self, const xc_units *units,
+                         Py_ssize_t count, Py_ssize_t *order);
+
+/* --- the rest of the shared helpers (sched_shared.c) -------------------- */
 
 /* Python: bool(node.shutting_down) for the node in `slot`: 1, 0, or -1
  * on error.  Runs Python code: re-read ledger records afterwards. */

@@ -30,7 +30,7 @@
  *             units = list(units.values())
  *             if self.reorder:
  *                 units.sort(key=len, reverse=True)   # stable
- *                 if self._durations:              # set_durations()
+ *                 if self._durations:    # set_durations(), sched_weights.c
  *                     units.sort(key=expected_seconds, reverse=True)
  *             self.workqueue = deque(units)
  *             for node in reversed(self.nodes[len(units):]):
@@ -172,9 +172,6 @@ split_builtin(int mode, PyObject *nodeid)
     }
 }
 
-static int scope_order_by_duration(xc_scope *self, const xc_units *units,
-                                   Py_ssize_t count, Py_ssize_t *order);
-
 /* 1 if type(self) overrides _split_scope (in Python), 0 if not, -1. */
 static int
 has_custom_split(PyObject *self, xc_sched_state *ss)
@@ -259,7 +256,7 @@ scope_build(xc_scope *self, xc_sched_state *ss)
     }
     if (self->reorder) {
         if (xc_units_order_by_size(&units, nkeys, order) < 0 ||
-            scope_order_by_duration(self, &units, nkeys, order) < 0) {
+            xc_sched_order_units(&self->base, &units, nkeys, order) < 0) {
             goto error;
         }
     }
@@ -295,63 +292,6 @@ error:
     PyMem_Free(order);
     xc_units_free(&units);
     return -1;
-}
-
-/* A unit's id and expected seconds, for sorting. */
-typedef struct {
-    double w;
-    Py_ssize_t pos; /* its place in the size order */
-    Py_ssize_t unit;
-} scope_wu;
-
-/* qsort order: descending seconds, then the size order (stable). */
-static int
-scope_wu_cmp(const void *a, const void *b)
-{
-    const scope_wu *x = a, *y = b;
-    if (x->w != y->w) {
-        return x->w > y->w ? -1 : 1;
-    }
-    return (x->pos > y->pos) - (x->pos < y->pos);
-}
-
-/* With durations (set_durations): reorder order[0:count] by each unit's
- * expected seconds, longest first, ties in the order given.  Nothing
- * changes when no test is timed.  0 / -1. */
-static int
-scope_order_by_duration(xc_scope *self, const xc_units *units,
-                        Py_ssize_t count, Py_ssize_t *order)
-{
-    double *w = NULL, total = 0.0;
-    if (xc_sched_weights(&self->base, &w, &total) < 0) {
-        return -1;
-    }
-    if (w == NULL) {
-        return 0;
-    }
-    scope_wu *wu = PyMem_New(scope_wu, (size_t)count + 1);
-    if (wu == NULL) {
-        PyMem_Free(w);
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (Py_ssize_t k = 0; k < count; k++) {
-        Py_ssize_t len;
-        const Py_ssize_t *tests = xc_units_tests(units, order[k], &len);
-        wu[k].w = 0.0;
-        for (Py_ssize_t j = 0; j < len; j++) {
-            wu[k].w += w[tests[j]];
-        }
-        wu[k].pos = k;
-        wu[k].unit = order[k];
-    }
-    qsort(wu, (size_t)count, sizeof(scope_wu), scope_wu_cmp);
-    for (Py_ssize_t k = 0; k < count; k++) {
-        order[k] = wu[k].unit;
-    }
-    PyMem_Free(wu);
-    PyMem_Free(w);
-    return 0;
 }
 
 /* --- scheduling --------------------------------------------------------- */
