@@ -57,7 +57,9 @@ def _params() -> list[Any]:
             marks = []
             if slow and n > 2 and not RUN_ALL:
                 marks.append(pytest.mark.skip(reason="slow variant: XDIST_C_FIDELITY_ALL=1 runs it"))
-            if min_pytest and _version(min_pytest) > PYTEST_VERSION:
+            if PYTEST_VERSION < (8, 0):
+                marks.append(pytest.mark.skip(reason="expectations recorded with pytest 9.2; pytest 7 reports differ"))
+            elif min_pytest and _version(min_pytest) > PYTEST_VERSION:
                 marks.append(pytest.mark.skip(reason=f"recorded behaviour needs pytest >= {min_pytest}"))
             params.append(pytest.param(name, n, dist, id=f"{name}-n{n}-{dist}", marks=marks))
     return params

@@ -37,13 +37,12 @@ def test_workers_output_is_shown_with_their_ids(pytester: pytest.Pytester) -> No
     prefixed = [line for line in out if line.startswith("[gw") and "] " in line and "PASSED" not in line]
     texts = {line.split("] ", 1)[1] for line in prefixed}
     assert {"line one of a", "line two of a", "printed by a child process", "no newline at the end"} <= texts
-    # a's lines come from one worker, in order, before a's result (another
-    # worker's lines may come in between)
+    # a's lines come from one worker, in order (another worker's lines may
+    # come in between; on a loaded machine a's result line may come first:
+    # output and results travel by different routes)
     first = next(i for i, line in enumerate(out) if line.endswith("] line one of a"))
     worker = out[first].split("]", 1)[0] + "]"
-    second = out.index(f"{worker} line two of a")
-    passed_a = next(i for i, line in enumerate(out) if "PASSED" in line and "test_a" in line)
-    assert first < second < passed_a
+    assert out.index(f"{worker} line two of a") > first
     # the workers' own pytest output is not relayed
     assert not any("passed in" in line for line in prefixed)
     assert "line one of a" not in result.stderr.str()
