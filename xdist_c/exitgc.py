@@ -56,8 +56,13 @@ def _suspended(gen: Any) -> bool:
     # ``with`` exits; a coroutine never awaited warns when it goes.
     if type(gen) is types.CoroutineType:
         return gen.cr_frame is not None
-    frame = gen.gi_frame if type(gen) is types.GeneratorType else gen.ag_frame
-    # Not started: f_lasti is -1 (0 on Python >= 3.11); a yield comes later.
+    is_generator = type(gen) is types.GeneratorType
+    # Python >= 3.11 says so itself (async generators: >= 3.12).
+    suspended = getattr(gen, "gi_suspended" if is_generator else "ag_suspended", None)
+    if isinstance(suspended, bool):
+        return suspended
+    frame = gen.gi_frame if is_generator else gen.ag_frame
+    # Not started: f_lasti is -1 (0 on 3.11, 2 on 3.13); a yield comes later.
     return frame is not None and frame.f_lasti > 0
 
 
