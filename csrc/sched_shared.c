@@ -254,8 +254,8 @@ xc_sched_report_mismatch(xc_sched *self, xc_sched_state *ss,
 }
 
 int
-xc_sched_send_some(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
-                   Py_ssize_t n)
+xc_sched_call_with_tail(xc_sched *self, Py_ssize_t slot, Py_ssize_t n,
+                        PyObject *method)
 {
     const xc_ideque *pending = &xc_ledger_node(&self->ledger, slot)->pending;
     Py_ssize_t len = xc_ideque_len(pending);
@@ -267,8 +267,7 @@ xc_sched_send_some(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
         return -1;
     }
     PyObject *node = Py_NewRef(xc_sched_node(self, slot));
-    PyObject *res =
-        PyObject_CallMethodOneArg(node, ss->str_send_runtest_some, indices);
+    PyObject *res = PyObject_CallMethodOneArg(node, method, indices);
     Py_DECREF(node);
     Py_DECREF(indices);
     if (res == NULL) {
@@ -276,6 +275,13 @@ xc_sched_send_some(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
     }
     Py_DECREF(res);
     return 0;
+}
+
+int
+xc_sched_send_some(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
+                   Py_ssize_t n)
+{
+    return xc_sched_call_with_tail(self, slot, n, ss->str_send_runtest_some);
 }
 
 int

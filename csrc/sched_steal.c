@@ -132,23 +132,8 @@ static int
 steal_request(xc_steal *self, xc_sched_state *ss, Py_ssize_t slot,
               Py_ssize_t num)
 {
-    const xc_ideque *pending =
-        &xc_ledger_node(&self->base.ledger, slot)->pending;
-    PyObject *indices =
-        xc_sched_ideque_list(pending, xc_ideque_len(pending) - num);
-    if (indices == NULL) {
-        return -1;
-    }
-    PyObject *node = Py_NewRef(xc_sched_node(&self->base, slot));
-    PyObject *res =
-        PyObject_CallMethodOneArg(node, ss->str_send_steal, indices);
-    Py_DECREF(node);
-    Py_DECREF(indices);
-    if (res == NULL) {
-        return -1;
-    }
-    Py_DECREF(res);
-    return 0;
+    return xc_sched_call_with_tail(&self->base, slot, num,
+                                   ss->str_send_steal);
 }
 
 /* Fill idle[] with the slots of up[0:nup] still live and holding fewer
