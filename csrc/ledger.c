@@ -606,3 +606,20 @@ xc_ledger_any_node_has(const xc_ledger *lg, Py_ssize_t n)
     }
     return 0;
 }
+
+Py_ssize_t
+xc_ledger_shortest_queue(const xc_ledger *lg)
+{
+    const unsigned int skip = XC_NODE_REMOVED | XC_NODE_IGNORED;
+    Py_ssize_t shortest = -1;
+    for (Py_ssize_t i = 0; i < lg->nslots; i++) {
+        const xc_node_rec *rec = &lg->nodes[i];
+        if ((rec->flags & skip) || !(rec->flags & XC_NODE_HAS_COLLECTION)) {
+            continue;
+        }
+        if (shortest < 0 || rec->pending.len < shortest) {
+            shortest = rec->pending.len;
+        }
+    }
+    return shortest;
+}

@@ -192,5 +192,8 @@ xc_ledger_weight(const xc_ledger *lg, Py_ssize_t index)
 }
 /* Does any active node have at least `n` pending indices? */
 int xc_ledger_any_node_has(const xc_ledger *lg, Py_ssize_t n);
+/* The fewest pending indices of a node that may be given work (not
+ * removed, not ignored, collection accepted); -1 when there is none. */
+Py_ssize_t xc_ledger_shortest_queue(const xc_ledger *lg);
 
 #endif /* XDIST_C_LEDGER_H */

@@ -253,6 +253,19 @@ base_get_has_pending(PyObject *op, void *closure)
     return PyBool_FromLong(has);
 }
 
+/* Python: min(len(pending) for the nodes that may be given work), or
+ * None when there is none */
+static PyObject *
+base_get_shortest_queue(PyObject *op, void *closure)
+{
+    (void)closure;
+    Py_ssize_t n = xc_ledger_shortest_queue(&((xc_sched *)op)->ledger);
+    if (n < 0) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromSsize_t(n);
+}
+
 /* Python: self._node2slot[node] = new slot (ValueError if present) */
 static PyObject *
 base_add_node(PyObject *op, PyTypeObject *cls, PyObject *const *args,
@@ -667,6 +680,10 @@ static PyGetSetDef base_getset[] = {
      NULL},
     {"has_pending", base_get_has_pending, NULL,
      PyDoc_STR("True while some test is not sent or not completed."), NULL},
+    {"shortest_queue", base_get_shortest_queue, NULL,
+     PyDoc_STR("The fewest tests a node holds (sent, not completed) among\n"
+               "the nodes that may be given work, or None."),
+     NULL},
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL,
      NULL},
     {NULL, NULL, NULL, NULL, NULL},

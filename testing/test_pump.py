@@ -470,3 +470,37 @@ def test_keyboardinterrupt_while_waiting(how: str, tmp_path: Path) -> None:
     words = proc.stdout.split()
     assert words[0] == "KeyboardInterrupt", proc.stdout
     assert 0.25 <= float(words[-1]) < 5.0
+
+
+def test_controller_lingers_only_while_every_node_has_tests_queued() -> None:
+    """The controller asks get() to linger only while each node that can be
+    given work holds LINGER_MIN_QUEUE tests: a node down to its last test
+    waits for its next one, which must not wait out a linger (at the end
+    of a run of quick tests it would, for every test)."""
+    from types import SimpleNamespace
+
+    from sched_doubles import MockNode
+    from xdist_c.dsession import EVENT_LINGER
+    from xdist_c.dsession import LINGER_MIN_QUEUE
+    from xdist_c.dsession import DSession
+
+    n = 8 * 2 * LINGER_MIN_QUEUE  # the first chunks: n // 2 // 4 each
+    sched = _core.LoadScheduler(2)
+    nodes = [MockNode(), MockNode()]
+    for node in nodes:
+        sched.add_node(node)
+    session = SimpleNamespace(sched=sched)
+    assert DSession._linger(session) == 0.0  # collections not in yet
+    for node in nodes:
+        sched.add_node_collection(node, [f"t.py::test_{i}" for i in range(n)])
+    sched.schedule()
+    assert sched.shortest_queue == 2 * LINGER_MIN_QUEUE
+    assert DSession._linger(session) == EVENT_LINGER
+    first = nodes[0]
+    while len(sched.node_pending(first)) >= LINGER_MIN_QUEUE:
+        sched.mark_test_complete(first, sched.node_pending(first)[0])
+        if len(sched.node_pending(first)) >= LINGER_MIN_QUEUE:
+            assert DSession._linger(session) == EVENT_LINGER
+    assert DSession._linger(session) == 0.0
+    # a scheduler of a plugin's: its queues are unknown, no linger
+    assert DSession._linger(SimpleNamespace(sched=object())) == 0.0

@@ -201,6 +201,33 @@ class TestLoadBasics:
         sched.mark_test_complete(n2, 2)
         assert n2.sent == runtests([2, 3], [4, 5, 6])  # 16 // 2 // 2 - 1
 
+    def test_shortest_queue(self) -> None:
+        """The fewest tests a node that can work holds: what the controller
+        reads to decide whether it may let events pile up (a node down to
+        its last test must get its next one at once)."""
+        sched = LoadScheduler(2)
+        n1, n2 = MockNode(), MockNode()
+        sched.add_node(n1)
+        sched.add_node(n2)
+        assert sched.shortest_queue is None  # nobody's collection accepted
+        for node in (n1, n2):
+            sched.add_node_collection(node, ids(40))
+        sched.schedule()
+        assert sched.shortest_queue == min(len(n1.indices), len(n2.indices)) == 5  # 40 // 2 // 4
+        sched.mark_test_complete(n1, n1.indices[0])
+        assert sched.shortest_queue == min(len(sched.node_pending(n)) for n in (n1, n2))
+        sched.remove_node(n2)
+        assert sched.shortest_queue == len(sched.node_pending(n1))
+        sched.remove_node(n1)
+        assert sched.shortest_queue is None
+
+    def test_shortest_queue_skips_an_ignored_node(self) -> None:
+        sched, (n1, n2) = load(40, 2)
+        late = MockNode()
+        sched.add_node(late)
+        sched.add_node_collection(late, ids(39))  # differs: never given work
+        assert sched.shortest_queue == 5
+
     def test_remove_node_requeues_at_end(self) -> None:
         sched, (n1, n2) = load(12, 2)
         assert n1.indices == [0, 1] and sched.pending == list(range(4, 12))

@@ -59,6 +59,10 @@ CONTROLLER_GC_THRESHOLDS = (20_000, 20, 20)
 # one, which takes ~15 % off the controller's CPU on trivial tests; a
 # report is still shown within milliseconds.
 EVENT_LINGER = 0.005
+# ... but only while every node that can be given work holds at least this
+# many tests: a node down to its last ones would otherwise wait the linger
+# out for its next test (at the end of a run of quick tests, every test).
+LINGER_MIN_QUEUE = 16
 # How long a stop waits for workers before killing them.
 INTERRUPT_EXIT_TIMEOUT = 2.0
 # ... and after how long those still running get a SIGINT.
@@ -310,6 +314,15 @@ class DSession:
             raise Interrupted(str(self.shouldstop))
         return True
 
+    def _linger(self) -> float:
+        """How long the next wait lets more events arrive (EVENT_LINGER):
+        none once some node is short of tests, or with a scheduler of a
+        plugin's, whose queues are not known."""
+        shortest = getattr(self.sched, "shortest_queue", None)
+        if isinstance(shortest, int) and shortest >= LINGER_MIN_QUEUE:
+            return EVENT_LINGER
+        return 0.0
+
     def loop_once(self) -> None:
         """Wait for the next batch of events and process all of it."""
         while True:
@@ -317,10 +330,11 @@ class DSession:
                 self.triggershutdown()
                 raise RuntimeError("Unexpectedly no active workers available")
             watch = self._timeouts
+            linger = self._linger()
             if watch is None:
-                events = self.pump.get(2.0, linger=EVENT_LINGER)
+                events = self.pump.get(2.0, linger=linger)
             else:
-                events = self.pump.get(watch.wait_time(self._active_nodes), linger=EVENT_LINGER)
+                events = self.pump.get(watch.wait_time(self._active_nodes), linger=linger)
                 watch.check(self.sched, self._active_nodes)
             if events:
                 break
