@@ -13,7 +13,9 @@ cache under :data:`CACHE_KEY`, per command line (the arguments without
 count ``n``::
 
     in-process:  T + N * PER_TEST
-    n workers:   START + n * PER_WORKER + (T + N * PER_TEST_DISTRIBUTED) / min(n, cpus - CONTROLLER_SHARE)
+    n workers:   START + n * PER_WORKER
+                 + max((T + N * PER_TEST_DISTRIBUTED) / min(n, cpus - CONTROLLER_SHARE),
+                       N * CONTROLLER_PER_TEST)
 
 and distributes only when the best estimate is at most :data:`MARGIN` of
 the in-process one.  With nothing stored for these arguments (a first run,
@@ -37,13 +39,17 @@ CACHE_KEY = "xdist_c/adaptive_runs"
 #: The most command lines remembered.
 MAX_ENTRIES = 200
 
-# Estimates, in seconds (measured at -n 2 on two cores; see the docstring).
-START = 0.30
-PER_WORKER = 0.03
-PER_TEST = 0.0005
-PER_TEST_DISTRIBUTED = 0.0007
-# The controller's share of a CPU while it handles reports.
+# Estimates, in seconds, from benchmarks/bench_small.py on two cores (one,
+# 500 and 5,000 trivial tests: serial 0.18, 0.36 and 2.4 s; -n 2 0.27,
+# 0.41-0.46 and 1.6-1.7 s), rounded towards running in-process.
+START = 0.07
+PER_WORKER = 0.01
+PER_TEST = 0.0004
+PER_TEST_DISTRIBUTED = 0.0005
+# The controller's share of a CPU while it handles reports, and the least
+# it spends on each test's reports: with many workers it is the limit.
 CONTROLLER_SHARE = 0.25
+CONTROLLER_PER_TEST = 0.0001
 # Distribute only when that is estimated to take at most this share of the
 # in-process time.
 MARGIN = 0.85
@@ -77,7 +83,8 @@ def estimate(tests: int, seconds: float, workers: int, cpus: int) -> float:
     if workers == 0:
         return seconds + tests * PER_TEST
     lanes = max(min(float(workers), cpus - CONTROLLER_SHARE), 1.0)
-    return START + workers * PER_WORKER + (seconds + tests * PER_TEST_DISTRIBUTED) / lanes
+    spread = (seconds + tests * PER_TEST_DISTRIBUTED) / lanes
+    return START + workers * PER_WORKER + max(spread, tests * CONTROLLER_PER_TEST)
 
 
 def choose(tests: int | None, seconds: float | None, cpus: int) -> tuple[int, str]:
