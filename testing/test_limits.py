@@ -199,11 +199,13 @@ def test_timeout_reports_the_stack_kills_and_replaces(
     # where pytest sees CI=true).
     failures = out.split("short test summary info")[0]
     assert failures.count("Timeout: the test ran longer than --test-timeout=1s") == 4
-    # Known gap (docs/usage.rst): on a loaded machine a worker, often a
-    # replacement, sometimes records no stack; the report then says so.
-    with_stack = [name for name in hanging if re.search(rf'File ".*test_hang.py", line \d+ in {name}', out)]
-    assert with_stack, out
-    assert out.count("(no stack could be recorded)") >= len(hanging) - len(with_stack), out
+    # Every stack is recorded, the replacements' included (the controller
+    # once asked a killed worker again before it was seen to go down, and
+    # that second answer replaced the report's stack with none).
+    for name in hanging:
+        assert re.search(rf'File ".*test_hang.py", line \d+ in {name}', out), (name, out)
+    assert "(no stack could be recorded)" not in out
+    assert out.count("Python stack of worker") == 4
     assert out.count("(killed after a test timeout)") == 4
     assert "crashed" not in out
     if sys.platform.startswith("linux"):

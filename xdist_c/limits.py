@@ -157,7 +157,9 @@ class TimeoutWatch:
         stack came (or that took too long to send it)."""
         now = time.monotonic()
         for node in list(nodes):
-            if node._down:
+            if node._down or getattr(node, "timed_out", None) is not None:
+                # Down, or killed and not yet seen to go down: asking again
+                # would replace the report of its stack with one without.
                 self._dumping.pop(node, None)
                 continue
             dumping = self._dumping.get(node)
