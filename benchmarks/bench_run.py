@@ -862,7 +862,7 @@ def pytest_runtestloop(session):
                       for when in ("setup", "call", "teardown")])
     if os.environ.get("XDIST_C_BENCH_FLOOR_HOOKEXEC"):
         # The same calls through xdist_c's HookExec, as its controller makes them.
-        from xdist_c.hookexec import install
+        from xdist_c.speedups.hookexec import install
         relay = install(session.config.pluginmanager)
         logstart, logreport = hook.pytest_runtest_logstart, hook.pytest_runtest_logreport
         logfinish = hook.pytest_runtest_logfinish

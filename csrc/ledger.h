@@ -113,7 +113,7 @@ typedef struct {
 
 /* Indices not yet sent to any node: the shared deque and every home.
  *
- * Homes serve split collection (xdist_c/split.py): a worker has collected
+ * Homes serve split collection (xdist_c/speedups/split.py): a worker has collected
  * one block of the files first, so the tests of that block are kept for it
  * and it is sent them before any other. */
 static inline Py_ssize_t

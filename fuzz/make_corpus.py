@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 
 from xdist_c import _core
-from xdist_c.worker import serialize_warning_message
-from xdist_c.worker import worker_info
+from xdist_c.worker.session import serialize_warning_message
+from xdist_c.worker.session import worker_info
 
 TESTS = {
     "test_outcomes.py": """

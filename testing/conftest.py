@@ -9,7 +9,7 @@ def _no_inherited_xdist_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
     They run as in an environment with pytest and xdist_c only: Hypothesis,
     a test dependency, is a plugin of its own, for which the fork server
-    steps aside (xdist_c.forkserver.foreign_plugin)."""
+    steps aside (xdist_c.launch.forkserver.foreign_plugin)."""
     for name in (
         "PYTEST_XDIST_WORKER",
         "PYTEST_XDIST_WORKER_COUNT",

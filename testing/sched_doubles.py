@@ -1,6 +1,6 @@
 """Test doubles of the scheduler tests: nodes that record every command a
 scheduler sends them, and just enough of a pytest.Config for the
-pytest-facing scheduler classes (xdist_c.scheduler)."""
+pytest-facing scheduler classes (xdist_c.controller.scheduler)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from xdist_c.worker import NO_SUMMARY_KEEPS_PLUGINS
+from xdist_c.worker.session import NO_SUMMARY_KEEPS_PLUGINS
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
@@ -409,7 +409,7 @@ class TestHooksAndApi:
     def test_custom_scheduler_hook_is_used(self, pytester: pytest.Pytester) -> None:
         pytester.makeconftest(
             """
-            from xdist_c.scheduler import EachScheduling
+            from xdist_c.controller.scheduler import EachScheduling
 
             def pytest_xdist_make_scheduler(config, log):
                 return EachScheduling(config, log)
@@ -757,7 +757,7 @@ class TestReportSerializationHooks:
 def test_command_to_a_dead_worker_does_not_crash_the_controller() -> None:
     """Sending to a worker whose channel already closed is not an error:
     its death is handled when the channel-closed event arrives."""
-    from xdist_c.workermanage import WorkerController
+    from xdist_c.controller.workermanage import WorkerController
 
     class ClosedChannel:
         def send(self, data: bytes) -> None:

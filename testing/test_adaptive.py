@@ -1,5 +1,5 @@
 """``-n adaptive``: in-process or a worker count, from the last run's
-durations (xdist_c.adaptive)."""
+durations (xdist_c.controller.adaptive)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from xdist_c import adaptive
+from xdist_c.controller import adaptive
 
 WHO_RAN = """
 import os, pytest

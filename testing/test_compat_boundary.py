@@ -30,9 +30,9 @@ COMPAT = ROOT / "xdist_c" / "_compat"
 # (name the attribute is read on, attribute): xdist_c's own objects and
 # the standard library's, which are not the three projects' internals.
 OWN_ATTRIBUTES = {
-    ("node", "_down"),  # xdist_c.workermanage.WorkerController
+    ("node", "_down"),  # xdist_c.controller.workermanage.WorkerController
     ("n", "_down"),
-    ("proc", "_set_returncode"),  # xdist_c.forkserver.ForkedProcess
+    ("proc", "_set_returncode"),  # xdist_c.launch.forkserver.ForkedProcess
     ("proc", "_server_gone"),
     ("os", "_exit"),
     ("sys", "_xoptions"),
@@ -52,7 +52,7 @@ OWN_ROOTS = {"xdist_c", "_core", "_io", "forkserver"}
 # have a ``compat-boundary:`` comment within the 5 lines above it.
 ALLOWED = {
     (
-        "xdist_c/remote.py",
+        "xdist_c/launch/remote.py",
         "import _pytest.config",
         "the remote bootstrap runs before xdist_c can be imported in the worker",
     ),
@@ -210,6 +210,6 @@ def test_the_check_leaves_alone(line: str) -> None:
 
 
 def test_a_new_private_use_in_dsession_is_reported(tmp_path: Path) -> None:
-    source = (ROOT / "xdist_c" / "dsession.py").read_text(encoding="utf-8")
+    source = (ROOT / "xdist_c" / "controller" / "dsession.py").read_text(encoding="utf-8")
     assert not private_uses(source)
     assert private_uses(source + "\n\ndef _later(config):\n    return config._foo\n")

@@ -1,5 +1,5 @@
 """The controller and the workers skip the interpreter's last collection
-(xdist_c.exitgc), unless --full-exit-gc is given; serial pytest is left alone."""
+(xdist_c.speedups.exitgc), unless --full-exit-gc is given; serial pytest is left alone."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from xdist_c import exitgc
+from xdist_c.speedups import exitgc
 
 # A plugin named with -p is imported before the entry points (xdist_c among
 # them), so its atexit handler runs after xdist_c's: it sees whether the heap
@@ -73,7 +73,7 @@ def test_handler_follows_the_last_session(monkeypatch: pytest.MonkeyPatch, pytes
 
 
 def test_controller_gc_keeps_what_it_relayed_frozen_until_thawed() -> None:
-    from xdist_c.dsession import ControllerGC
+    from xdist_c.controller.dsession import ControllerGC
 
     start = gc.get_freeze_count()  # 0, or a few hundred on CPython 3.12.0/1
     controller_gc = ControllerGC()

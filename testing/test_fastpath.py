@@ -1,4 +1,4 @@
-"""The report shortcuts in xdist_c._fastpath give what pytest's own code gives."""
+"""The report shortcuts in xdist_c.speedups._fastpath give what pytest's own code gives."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pathlib
 
 import pytest
 
-from xdist_c._fastpath import parse_node_id
-from xdist_c._fastpath import report_to_json
+from xdist_c.speedups._fastpath import parse_node_id
+from xdist_c.speedups._fastpath import report_to_json
 
 SUITE = """
     import pathlib

@@ -1,4 +1,4 @@
-"""Local workers forked from the fork server (xdist_c/forkserver.py).
+"""Local workers forked from the fork server (xdist_c/launch/forkserver.py).
 
 Each run here is a real controller in a subprocess.  A test in the workers
 records what its process looks like (``facts-<worker>.json``): its parent,
@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from xdist_c import forkserver
+from xdist_c.launch import forkserver
 
 pytestmark = [
     pytest.mark.skipif(
@@ -197,7 +197,7 @@ import signal
 def pytest_configure(config):
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return
-    from xdist_c import forkserver
+    from xdist_c.launch import forkserver
 
     server = forkserver.get(config)
     with open("server.json", "w") as f:
@@ -416,7 +416,7 @@ import os
 
 def pytest_sessionfinish(session):
     if not os.environ.get("PYTEST_XDIST_WORKER"):
-        from xdist_c import forkserver
+        from xdist_c.launch import forkserver
 
         with open("describe.txt", "w") as f:
             f.write(forkserver.describe(session.config))

@@ -1,4 +1,4 @@
-"""Tests of xdist_c._core.HookExec (csrc/hookexec.c) and xdist_c/hookexec.py.
+"""Tests of xdist_c._core.HookExec (csrc/hookexec.c) and xdist_c/speedups/hookexec.py.
 
 Each behaviour is checked against pluggy itself: the same plugin manager
 set up twice, once with pluggy's ``_multicall`` and once with a HookExec,
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from xdist_c import _core
 from xdist_c._compat import pluggy as pluggy_compat
-from xdist_c.hookexec import install
+from xdist_c.speedups.hookexec import install
 
 # The C fast path is only put in where pluggy has the shape it was checked
 # on; elsewhere every call goes through pluggy and there is nothing to test.

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from xdist_c.limits import trim_stack
-from xdist_c.scheduler import SCHEDULERS
+from xdist_c.controller.limits import trim_stack
+from xdist_c.controller.scheduler import SCHEDULERS
 
 RUN_TIMEOUT = 120
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="process groups and the stack signal are POSIX")

@@ -1,5 +1,5 @@
 """``-s``: what workers print is shown live, each line prefixed with the
-worker's id (xdist_c.liveoutput)."""
+worker's id (xdist_c.controller.liveoutput)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import io
 
 import pytest
 
-from xdist_c.liveoutput import LiveOutput
-from xdist_c.liveoutput import _WorkerRelay
+from xdist_c.controller.liveoutput import LiveOutput
+from xdist_c.controller.liveoutput import _WorkerRelay
 
 TESTS = """
 import subprocess, sys

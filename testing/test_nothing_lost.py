@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from xdist_c.scheduler import SCHEDULERS
+from xdist_c.controller.scheduler import SCHEDULERS
 
 MODES = sorted(SCHEDULERS)
 

@@ -1,7 +1,7 @@
 """The portable path: local workers' events over their execnet channel.
 
 On Linux a local popen worker writes its event frames to a FIFO the
-controller's pump polls (xdist_c.workermanage.NodeManager.event_pipe);
+controller's pump polls (xdist_c.controller.workermanage.NodeManager.event_pipe);
 macOS and Windows have no FIFO, and their workers' events travel over the
 execnet channel.  ``XDIST_C_FIFO=0`` takes that path on Linux too, so that
 ``XDIST_C_FORKSERVER=0 XDIST_C_FIFO=0 pytest testing -n 2`` (tox -e
@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from xdist_c.workermanage import FIFO_SWITCH
-from xdist_c.workermanage import fifo_off_reason
+from xdist_c.controller.workermanage import FIFO_SWITCH
+from xdist_c.controller.workermanage import fifo_off_reason
 
 # The controller records, once each worker is ready, how many streams its
 # pump reads (the FIFOs attached to it).
@@ -159,8 +159,8 @@ for package in (xdist_c, xdist):
     for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
         importlib.import_module(info.name)
 
-from xdist_c import forkserver
-from xdist_c import workermanage
+from xdist_c.launch import forkserver
+from xdist_c.controller import workermanage
 
 # And on such a platform neither Linux path is taken.
 sys.platform = "win32"

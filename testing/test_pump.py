@@ -480,9 +480,9 @@ def test_controller_lingers_only_while_every_node_has_tests_queued() -> None:
     from types import SimpleNamespace
 
     from sched_doubles import MockNode
-    from xdist_c.dsession import EVENT_LINGER
-    from xdist_c.dsession import LINGER_MIN_QUEUE
-    from xdist_c.dsession import DSession
+    from xdist_c.controller.dsession import EVENT_LINGER
+    from xdist_c.controller.dsession import LINGER_MIN_QUEUE
+    from xdist_c.controller.dsession import DSession
 
     n = 8 * 2 * LINGER_MIN_QUEUE  # the first chunks: n // 2 // 4 each
     sched = _core.LoadScheduler(2)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from xdist_c.workermanage import make_reltoroot
+from xdist_c.controller.workermanage import make_reltoroot
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),

@@ -1,4 +1,4 @@
-"""--run-report, --trace-file and --status-line (xdist_c.runreport)."""
+"""--run-report, --trace-file and --status-line (xdist_c.controller.runreport)."""
 
 from __future__ import annotations
 
@@ -14,17 +14,17 @@ from typing import Any
 
 import pytest
 
-from xdist_c import durations
-from xdist_c import runreport
-from xdist_c.runreport import Estimate
-from xdist_c.runreport import StatusLine
-from xdist_c.runreport import TestRun as Run
-from xdist_c.runreport import compute_stats
-from xdist_c.runreport import format_report
-from xdist_c.runreport import format_seconds
-from xdist_c.runreport import format_status
-from xdist_c.runreport import trace_document
-from xdist_c.runreport import worker_order
+from xdist_c.controller import durations
+from xdist_c.controller import runreport
+from xdist_c.controller.runreport import Estimate
+from xdist_c.controller.runreport import StatusLine
+from xdist_c.controller.runreport import TestRun as Run
+from xdist_c.controller.runreport import compute_stats
+from xdist_c.controller.runreport import format_report
+from xdist_c.controller.runreport import format_seconds
+from xdist_c.controller.runreport import format_status
+from xdist_c.controller.runreport import trace_document
+from xdist_c.controller.runreport import worker_order
 
 EXAMPLE_SUITE = Path(__file__).parent.parent / "examples" / "suite" / "test_example.py"
 ROW = re.compile(r"^(gw\d+|master)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)%\s+([\d.]+)$")

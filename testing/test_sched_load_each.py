@@ -1,7 +1,7 @@
 """Unit tests of the load and each schedulers (xdist_c._core.LoadScheduler,
 EachScheduler), of the protocol their common base owns (argument checks,
 errors, collection storage, Python subclasses overriding methods) and of
-their pytest-facing classes in xdist_c.scheduler, driven by mock nodes
+their pytest-facing classes in xdist_c.controller.scheduler, driven by mock nodes
 (sched_doubles) that record every command they are sent."""
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from sched_doubles import runtests
 from xdist_c import _core
 from xdist_c._core import EachScheduler
 from xdist_c._core import LoadScheduler
-from xdist_c.scheduler import EachScheduling
-from xdist_c.scheduler import LoadScheduling
-from xdist_c.scheduler import Scheduling
+from xdist_c.controller.scheduler import EachScheduling
+from xdist_c.controller.scheduler import LoadScheduling
+from xdist_c.controller.scheduler import Scheduling
 
 
 def ids(n: int) -> list[str]:

@@ -33,12 +33,12 @@ from sched_doubles import runtests as rt
 from xdist_c import _core
 from xdist_c._core import ScopeScheduler
 from xdist_c._core import WorkStealScheduler
-from xdist_c.scheduler import SCHEDULERS
-from xdist_c.scheduler import LoadFileScheduling
-from xdist_c.scheduler import LoadGroupScheduling
-from xdist_c.scheduler import LoadScopeScheduling
-from xdist_c.scheduler import Scheduling
-from xdist_c.scheduler import WorkStealingScheduling
+from xdist_c.controller.scheduler import SCHEDULERS
+from xdist_c.controller.scheduler import LoadFileScheduling
+from xdist_c.controller.scheduler import LoadGroupScheduling
+from xdist_c.controller.scheduler import LoadScopeScheduling
+from xdist_c.controller.scheduler import Scheduling
+from xdist_c.controller.scheduler import WorkStealingScheduling
 
 
 def config(nnodes: int, **options: Any) -> Any:

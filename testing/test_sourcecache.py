@@ -1,4 +1,4 @@
-"""xdist_c.sourcecache: the workers' memo of pytest's getstatementrange_ast."""
+"""xdist_c.speedups.sourcecache: the workers' memo of pytest's getstatementrange_ast."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from _pytest._code import code as pytest_code
 from _pytest._code.source import Source
 from _pytest._code.source import getstatementrange_ast
 
-from xdist_c import sourcecache
-from xdist_c.sourcecache import StatementRanges
+from xdist_c.speedups import sourcecache
+from xdist_c.speedups.sourcecache import StatementRanges
 
 SAMPLE = textwrap.dedent(
     '''

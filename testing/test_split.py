@@ -1,4 +1,4 @@
-"""Split collection (xdist_c/split.py): each worker collects one block of the
+"""Split collection (xdist_c/speedups/split.py): each worker collects one block of the
 test files, the controller joins the blocks, a worker collects any other file
 it is sent a test from; the schedulers send a worker its own block first."""
 
@@ -17,7 +17,7 @@ from sched_doubles import MockNode
 from xdist_c import _core
 from xdist_c._core import LoadScheduler
 from xdist_c._core import WorkStealScheduler
-from xdist_c.split import JoinedCollection
+from xdist_c.speedups.split import JoinedCollection
 
 TIMEOUT = 120
 
@@ -215,7 +215,7 @@ def test_crash_while_collecting_own_block(pytester: pytest.Pytester) -> None:
 
 
 # --------------------------------------------------------------------------
-# when the split is given up (xdist_c.split_check), and why (-v)
+# when the split is given up (xdist_c.speedups.split_check), and why (-v)
 
 SESSION_PARAM = """
 @pytest.fixture(scope="session", params=["sqlite", "pg"])

@@ -1,4 +1,4 @@
-"""xdist_c.teardownindex: the controller's lookup of teardown reports."""
+"""xdist_c.speedups.teardownindex: the controller's lookup of teardown reports."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from _pytest.terminal import TerminalReporter
 
 from test_sourcecache import failures_section  # FAILURES lines, no [gwN] lines
-from xdist_c.teardownindex import TeardownIndex
-from xdist_c.teardownindex import install
+from xdist_c.speedups.teardownindex import TeardownIndex
+from xdist_c.speedups.teardownindex import install
 
 
 class FakeReporter:

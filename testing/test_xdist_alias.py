@@ -24,20 +24,20 @@ import xdist.scheduler.protocol
 import xdist.scheduler.worksteal
 import xdist.workermanage
 import xdist_c
-import xdist_c.dsession
+import xdist_c.controller.dsession
+import xdist_c.controller.report
+import xdist_c.controller.scheduler
+import xdist_c.controller.workermanage
 import xdist_c.newhooks
 import xdist_c.plugin
-import xdist_c.report
-import xdist_c.scheduler
-import xdist_c.workermanage
 
 
 def test_modules_are_xdist_cs() -> None:
     assert xdist.plugin is xdist_c.plugin
     assert xdist.newhooks is xdist_c.newhooks
-    assert xdist.dsession is xdist_c.dsession
-    assert xdist.workermanage is xdist_c.workermanage
-    assert xdist.report is xdist_c.report
+    assert xdist.dsession is xdist_c.controller.dsession
+    assert xdist.workermanage is xdist_c.controller.workermanage
+    assert xdist.report is xdist_c.controller.report
     assert xdist.is_xdist_worker is xdist_c.is_xdist_worker
     assert xdist.get_xdist_worker_id is xdist_c.get_xdist_worker_id
     assert xdist.__version__ == "3.8.0"  # the API it provides
@@ -56,8 +56,8 @@ def test_modules_are_xdist_cs() -> None:
     ],
 )
 def test_scheduler_modules(module: object, name: str) -> None:
-    assert getattr(module, name) is getattr(xdist_c.scheduler, name)
-    assert getattr(xdist.scheduler, name) is getattr(xdist_c.scheduler, name)
+    assert getattr(module, name) is getattr(xdist_c.controller.scheduler, name)
+    assert getattr(xdist.scheduler, name) is getattr(xdist_c.controller.scheduler, name)
 
 
 def test_pip_sees_no_pytest_xdist() -> None:

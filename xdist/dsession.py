@@ -1,7 +1,7 @@
-"""pytest-xdist's ``xdist.dsession``: the very module ``xdist_c.dsession``."""
+"""pytest-xdist's ``xdist.dsession``: the very module ``xdist_c.controller.dsession``."""
 
 import sys
 
-from xdist_c import dsession as _module
+from xdist_c.controller import dsession as _module
 
 sys.modules[__name__] = _module

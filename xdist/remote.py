@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
+from xdist_c.controller.workermanage import Producer
 from xdist_c.worker import WorkerInteractor
-from xdist_c.workermanage import Producer
 
 __all__ = ["Producer", "WorkerInteractor"]

@@ -1,7 +1,7 @@
-"""pytest-xdist's ``xdist.workermanage``: the very module ``xdist_c.workermanage``."""
+"""pytest-xdist's ``xdist.workermanage``: the very module ``xdist_c.controller.workermanage``."""
 
 import sys
 
-from xdist_c import workermanage as _module
+from xdist_c.controller import workermanage as _module
 
 sys.modules[__name__] = _module

@@ -15,7 +15,7 @@ import pytest
 
 def _pytest_xdist_version() -> str | None:
     """The version of an installed pytest-xdist (not the metadata
-    xdist_c.distinfo answers with inside workers)."""
+    xdist_c.worker.distinfo answers with inside workers)."""
     for dist in metadata.distributions(name="pytest-xdist"):
         if not getattr(dist, "provided_by_xdist_c", False):
             return dist.version

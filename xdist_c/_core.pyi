@@ -36,7 +36,7 @@ Commands (controller -> worker)::
     CMD_STEAL            list[int]
     CMD_SHUTDOWN         None
     CMD_COLLECTION       list[list[str]]  every file's test ids (split
-                                          collection, xdist_c/split.py)
+                                          collection, xdist_c/speedups/split.py)
     CMD_STOP             None   drop the queued tests, run no new one
                                 (-x / --maxfail reached)
 

@@ -1,7 +1,7 @@
 """What the controller's interpreter looked like when xdist_c was loaded.
 
 A leaf module (it imports nothing of xdist_c): :mod:`xdist_c.plugin` loads
-it first, and :mod:`xdist_c.workermanage` reads it without importing the
+it first, and :mod:`xdist_c.controller.workermanage` reads it without importing the
 plugin module (which imports the controller's modules).
 """
 

@@ -3,7 +3,7 @@
 Names, arguments and firstresult-ness are pytest-xdist's, so plugins that
 implement them (pytest-cov, pytest-rerunfailures, pytest-randomly, ...) work
 unchanged.  Forwarded reports also carry ``report.node`` (the
-:class:`~xdist_c.workermanage.WorkerController` that ran them).
+:class:`~xdist_c.controller.workermanage.WorkerController` that ran them).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import pytest
 if TYPE_CHECKING:
     import execnet
 
-    from xdist_c.scheduler import Scheduling
-    from xdist_c.workermanage import WorkerController
+    from xdist_c.controller.scheduler import Scheduling
+    from xdist_c.controller.workermanage import WorkerController
 
 
 @pytest.hookspec()

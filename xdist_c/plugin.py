@@ -21,9 +21,9 @@ from typing import Union
 
 import pytest
 
-from xdist_c import exitgc  # noqa: F401  (registers its atexit handler first)
 from xdist_c._compat import pytest as pytest_compat
 from xdist_c._startup import SYS_PATH
+from xdist_c.speedups import exitgc  # noqa: F401  (registers its atexit handler first)
 
 # The controller's sys.path at start-up (pytest-xdist's name for it).
 _sys_path = SYS_PATH
@@ -362,7 +362,7 @@ def _is_distribution_mode(config: pytest.Config) -> bool:
 def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
     # Before output capturing starts and any conftest is imported: the
     # fork server must be a copy of a controller that has done neither.
-    from xdist_c import forkserver
+    from xdist_c.launch import forkserver
 
     forkserver.start(early_config)
     return (yield)
@@ -393,7 +393,7 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
             config.option.numprocesses = 0
             config.option.dist = "no"
         elif config.option.numprocesses == "adaptive":
-            from xdist_c import adaptive
+            from xdist_c.controller import adaptive
 
             cpus = config.hook.pytest_xdist_auto_num_workers(config=config)
             config.option.numprocesses = adaptive.resolve(config, cpus)
@@ -421,8 +421,8 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         if usepdb:
             raise pytest.UsageError("--pdb is incompatible with distributing tests; try using -n0 or -nauto.")
         _require_core()
-        from xdist_c.limits import configured_timeout
-        from xdist_c.scheduler import SCHEDULERS
+        from xdist_c.controller.limits import configured_timeout
+        from xdist_c.controller.scheduler import SCHEDULERS
 
         configured_timeout(config)  # a bad value: a UsageError now
 
@@ -451,17 +451,17 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getvalue("collectonly"):
         return
     if _is_distribution_mode(config) and not hasattr(config, "workerinput"):
-        from xdist_c.dsession import DSession
+        from xdist_c.controller.dsession import DSession
 
         config.pluginmanager.register(DSession(config), "dsession")
         tr = config.pluginmanager.getplugin("terminalreporter")
         if tr:
             tr.showfspath = False
-            from xdist_c import teardownindex
+            from xdist_c.speedups import teardownindex
 
             teardownindex.install(tr)
     if not hasattr(config, "workerinput"):
-        from xdist_c import runreport
+        from xdist_c.controller import runreport
 
         runreport.install(config)
 

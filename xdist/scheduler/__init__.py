@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from xdist_c.scheduler import EachScheduling
-from xdist_c.scheduler import LoadFileScheduling
-from xdist_c.scheduler import LoadGroupScheduling
-from xdist_c.scheduler import LoadScheduling
-from xdist_c.scheduler import LoadScopeScheduling
-from xdist_c.scheduler import Scheduling
-from xdist_c.scheduler import WorkStealingScheduling
+from xdist_c.controller.scheduler import EachScheduling
+from xdist_c.controller.scheduler import LoadFileScheduling
+from xdist_c.controller.scheduler import LoadGroupScheduling
+from xdist_c.controller.scheduler import LoadScheduling
+from xdist_c.controller.scheduler import LoadScopeScheduling
+from xdist_c.controller.scheduler import Scheduling
+from xdist_c.controller.scheduler import WorkStealingScheduling
 
 __all__ = [
     "EachScheduling",

@@ -1,5 +1,5 @@
 """pytest-xdist's ``xdist.scheduler.each``."""
 
-from xdist_c.scheduler import EachScheduling
+from xdist_c.controller.scheduler import EachScheduling
 
 __all__ = ["EachScheduling"]

@@ -1,5 +1,5 @@
 """pytest-xdist's ``xdist.scheduler.load``."""
 
-from xdist_c.scheduler import LoadScheduling
+from xdist_c.controller.scheduler import LoadScheduling
 
 __all__ = ["LoadScheduling"]

@@ -1,5 +1,5 @@
 """pytest-xdist's ``xdist.scheduler.loadfile``."""
 
-from xdist_c.scheduler import LoadFileScheduling
+from xdist_c.controller.scheduler import LoadFileScheduling
 
 __all__ = ["LoadFileScheduling"]

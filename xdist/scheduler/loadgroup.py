@@ -1,5 +1,5 @@
 """pytest-xdist's ``xdist.scheduler.loadgroup``."""
 
-from xdist_c.scheduler import LoadGroupScheduling
+from xdist_c.controller.scheduler import LoadGroupScheduling
 
 __all__ = ["LoadGroupScheduling"]

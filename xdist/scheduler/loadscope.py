@@ -1,5 +1,5 @@
 """pytest-xdist's ``xdist.scheduler.loadscope``."""
 
-from xdist_c.scheduler import LoadScopeScheduling
+from xdist_c.controller.scheduler import LoadScopeScheduling
 
 __all__ = ["LoadScopeScheduling"]

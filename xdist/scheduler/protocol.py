@@ -1,5 +1,5 @@
 """pytest-xdist's ``xdist.scheduler.protocol``."""
 
-from xdist_c.scheduler import Scheduling
+from xdist_c.controller.scheduler import Scheduling
 
 __all__ = ["Scheduling"]

@@ -1,5 +1,5 @@
 """pytest-xdist's ``xdist.scheduler.worksteal``."""
 
-from xdist_c.scheduler import WorkStealingScheduling
+from xdist_c.controller.scheduler import WorkStealingScheduling
 
 __all__ = ["WorkStealingScheduling"]

@@ -1,6 +1,6 @@
 """pluggy internals xdist_c uses, checked on pluggy 1.2 to 1.7.
 
-The controller's hook fast path (:mod:`xdist_c.hookexec`, ``csrc/hookexec.c``)
+The controller's hook fast path (:mod:`xdist_c.speedups.hookexec`, ``csrc/hookexec.c``)
 replaces the plugin manager's ``_inner_hookexec`` (pluggy's ``_multicall``)
 with ``xdist_c._core.HookExec``.  The C code reads these private names:
 

@@ -27,14 +27,14 @@ import execnet
 import pytest
 
 from xdist_c import _core
-from xdist_c import forkserver
-from xdist_c import limits
-from xdist_c import liveoutput
 from xdist_c._compat import execnet as execnet_compat
 from xdist_c._compat import pytest as pytest_compat
-from xdist_c._spec import parse_tx_spec_config
 from xdist_c._startup import SYS_PATH as _sys_path
-from xdist_c.split import SPLIT_MODES
+from xdist_c.controller import limits
+from xdist_c.controller import liveoutput
+from xdist_c.launch import forkserver
+from xdist_c.launch._spec import parse_tx_spec_config
+from xdist_c.speedups.split import SPLIT_MODES
 
 _COMMANDS = {
     "runtests": _core.CMD_RUNTESTS,
@@ -396,14 +396,14 @@ class NodeManager:
         # How many workers were given an event FIFO (for the -v line).
         self.event_fifos = 0
         self._starting = _Starting()
-        # -s: what workers print is shown live (xdist_c.liveoutput).
+        # -s: what workers print is shown live (xdist_c.controller.liveoutput).
         self.live_output = (
             liveoutput.LiveOutput(config, prefixed=len(self.specs) > 1) if liveoutput.wanted(config) else None
         )
-        # --test-timeout (xdist_c.limits): the controller's clocks.
+        # --test-timeout (xdist_c.controller.limits): the controller's clocks.
         timeout = limits.configured_timeout(config)
         self.timeout_watch = limits.TimeoutWatch(timeout) if timeout is not None else None
-        # Split collection (xdist_c.split): the first len(specs) workers
+        # Split collection (xdist_c.speedups.split): the first len(specs) workers
         # each collect one block of the files; later ones (replacements)
         # collect all of them, file by file.
         self.split_parts = 0
@@ -627,7 +627,7 @@ class WorkerController:
         # ...), set by the session when its channel closes unexpectedly.
         self.crash_cause: str | None = None
         self._shutdown_sent = False
-        # --test-timeout (xdist_c.limits): when tests were last sent to it
+        # --test-timeout (xdist_c.controller.limits): when tests were last sent to it
         # and when its last test's completion arrived (time.monotonic()),
         # its stack file, and the report's text once it timed out.
         self.last_send = 0.0

@@ -28,26 +28,26 @@ from typing import Callable
 import pytest
 
 from xdist_c import _core
-from xdist_c import durations
-from xdist_c import exitgc
-from xdist_c import forkserver
-from xdist_c import limits
 from xdist_c._compat import execnet as execnet_compat
-from xdist_c._fastpath import only_pytest_implements
-from xdist_c._fastpath import parse_node_id as _parse_node_id
-from xdist_c.exitgc import skip_exit_collection
-from xdist_c.hookexec import install as install_hookexec
-from xdist_c.report import report_collection_diff
-from xdist_c.scheduler import SCHEDULERS
-from xdist_c.scheduler import Scheduling
-from xdist_c.split import COPIES_KEY
-from xdist_c.split import JoinedCollection
-from xdist_c.workermanage import STDERR_DRAIN_WAIT
-from xdist_c.workermanage import NodeManager
-from xdist_c.workermanage import Producer
-from xdist_c.workermanage import WorkerController
-from xdist_c.workermanage import WorkerStartError
-from xdist_c.workermanage import fifo_off_reason
+from xdist_c.controller import durations
+from xdist_c.controller import limits
+from xdist_c.controller.report import report_collection_diff
+from xdist_c.controller.scheduler import SCHEDULERS
+from xdist_c.controller.scheduler import Scheduling
+from xdist_c.controller.workermanage import STDERR_DRAIN_WAIT
+from xdist_c.controller.workermanage import NodeManager
+from xdist_c.controller.workermanage import Producer
+from xdist_c.controller.workermanage import WorkerController
+from xdist_c.controller.workermanage import WorkerStartError
+from xdist_c.controller.workermanage import fifo_off_reason
+from xdist_c.launch import forkserver
+from xdist_c.speedups import exitgc
+from xdist_c.speedups._fastpath import only_pytest_implements
+from xdist_c.speedups._fastpath import parse_node_id as _parse_node_id
+from xdist_c.speedups.exitgc import skip_exit_collection
+from xdist_c.speedups.hookexec import install as install_hookexec
+from xdist_c.speedups.split import COPIES_KEY
+from xdist_c.speedups.split import JoinedCollection
 
 # The controller loop's garbage collection thresholds: allocations between
 # young collections, and how many of each generation trigger the next
@@ -125,7 +125,7 @@ class DSession:
         self.shouldstop = False
         self.countfailures = 0
         self.maxfail: int = config.getvalue("maxfail")
-        # -x/--maxfail: stop the workers' queues at once (xdist_c.limits),
+        # -x/--maxfail: stop the workers' queues at once (xdist_c.controller.limits),
         # unless --finish-queued; set once the stop was sent.
         self._stop_queued = not config.getoption("finish_queued", False)
         self._stopped = False
@@ -149,7 +149,7 @@ class DSession:
         self._sigterm_installed = False
         # True when only pytest itself implements pytest_report_from_serializable.
         self._plain_reports = only_pytest_implements(config, "pytest_report_from_serializable")
-        # Duration order (xdist_c.durations): why it is off, or None; the
+        # Duration order (xdist_c.controller.durations): why it is off, or None; the
         # durations read for the scheduler, and this run's, to store.
         self._duration_off = durations.off_reason(config)
         self._durations: dict[str, float] = {}
@@ -282,9 +282,9 @@ class DSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_xdist_getremotemodule(self) -> Any:
-        import xdist_c.remote
+        import xdist_c.launch.remote
 
-        return xdist_c.remote
+        return xdist_c.launch.remote
 
     @pytest.hookimpl(trylast=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Producer) -> Scheduling | None:
@@ -398,7 +398,7 @@ class DSession:
         if layout is None:
             self._accept_collection(node, payload["ids"])
             return
-        # A block of the files (xdist_c.split): wait for the whole collection.
+        # A block of the files (xdist_c.speedups.split): wait for the whole collection.
         join = self._joined
         joined_before = join.ids is not None
         own, problem = join.add(node.gateway.id, layout)
@@ -523,7 +523,7 @@ class DSession:
 
     def worker_collectreport(self, node: WorkerController, data: dict[str, Any]) -> None:
         # A split worker reports a failure in its own files once for every
-        # worker that would have collected them (xdist_c.split).
+        # worker that would have collected them (xdist_c.speedups.split).
         copies = self._copies(data)
         for _ in range(copies - 1):
             self._collectreport(copy.deepcopy(data))  # pytest rewrites the dict
@@ -729,7 +729,7 @@ class DSession:
     def handle_crashitem(self, nodeid: str, worker: WorkerController) -> None:
         fspath = nodeid.split("::")[0]
         timed_out = getattr(worker, "timed_out", None)
-        if timed_out is not None:  # killed by --test-timeout (xdist_c.limits)
+        if timed_out is not None:  # killed by --test-timeout (xdist_c.controller.limits)
             msg = timed_out
         else:
             msg = f"worker {worker.gateway.id!r} crashed while running {nodeid!r}"

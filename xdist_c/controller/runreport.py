@@ -45,10 +45,10 @@ from typing import TextIO
 
 import pytest
 
-from xdist_c import durations
 from xdist_c._compat import pytest as pytest_compat
+from xdist_c.controller import durations
 
-# Where duration-aware scheduling (xdist_c.durations) keeps each test's last
+# Where duration-aware scheduling (xdist_c.controller.durations) keeps each test's last
 # duration (``{nodeid: seconds}``), read for the status line's estimate.
 # How many of the slowest tests ``--run-report`` lists.
 SLOWEST = 10

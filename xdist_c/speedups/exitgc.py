@@ -23,7 +23,7 @@ handler first looks at the heap (one pass over ``gc.get_objects()``):
   runs as usual.
 
 ``--full-exit-gc`` keeps the collection.  In a worker forked by the fork
-server (:mod:`xdist_c.forkserver`) there is no such collection at all; that
+server (:mod:`xdist_c.launch.forkserver`) there is no such collection at all; that
 worker closes the files it opened itself (:func:`close_files`).
 """
 
@@ -45,7 +45,7 @@ import pytest
 # process; read by the handler at exit.
 _freeze_at_exit = False
 # Set in a worker forked by the fork server, whose exit skips the collection
-# anyway (xdist_c.forkserver._finish).
+# anyway (xdist_c.launch.forkserver._finish).
 in_forked_worker = False
 # Why the handler kept the collection this time (None: it froze the heap).
 kept_because: str | None = None

@@ -1,6 +1,6 @@
 """Whether a split collection gives the whole collection's tests.
 
-Split collection (:mod:`xdist_c.split`) builds each file's items in one
+Split collection (:mod:`xdist_c.speedups.split`) builds each file's items in one
 worker only, after every worker has imported every test module in pytest's
 order.  That equals a whole collection when building a file's items depends
 on that file alone.  What can make it depend on more, and is checked here
@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 
 from xdist_c._compat import pytest as pytest_compat
-from xdist_c._fastpath import plugin_module
+from xdist_c.speedups._fastpath import plugin_module
 
 # Hooks whose implementations see the collection as one list.
 WHOLE_COLLECTION_HOOKS = (

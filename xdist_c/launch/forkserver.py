@@ -69,9 +69,9 @@ except ImportError:  # pragma: no cover - not on Linux
 
 import pytest
 
-from xdist_c import exitgc
 from xdist_c._compat import pytest as pytest_compat
-from xdist_c._fastpath import plugin_module
+from xdist_c.speedups import exitgc
+from xdist_c.speedups._fastpath import plugin_module
 
 ENV_SWITCH = "XDIST_C_FORKSERVER"
 _STASH_KEY = pytest.StashKey["ForkServer | None"]()
@@ -271,7 +271,7 @@ def wanted(early_config: pytest.Config) -> bool:
     if getattr(ns, "dist", "no") == "no" and not getattr(ns, "numprocesses", None):
         return False
     if getattr(ns, "numprocesses", None) == "adaptive":
-        from xdist_c import adaptive
+        from xdist_c.controller import adaptive
 
         return adaptive.likely_distributes(early_config)
     if getattr(ns, "numprocesses", None) not in (None, 0):

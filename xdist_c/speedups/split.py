@@ -14,7 +14,7 @@ it has not built builds that file then (the module is already imported),
 and checks that it found the same test ids as the file's owner.
 
 The split is only taken where it gives the whole collection's tests, ids
-and order: :mod:`xdist_c.split_check` says when it cannot.  Then (and with
+and order: :mod:`xdist_c.speedups.split_check` says when it cannot.  Then (and with
 ``--split-collection=off``) the worker builds every file, as pytest does.
 ``--split-collection=always`` takes it regardless.
 """
@@ -34,8 +34,8 @@ from typing import cast
 import pytest
 
 from xdist_c import _core
-from xdist_c import split_check
 from xdist_c._compat import pytest as pytest_compat
+from xdist_c.speedups import split_check
 
 # --dist modes whose workers may split the collection (each runs everything).
 SPLIT_MODES = ("load", "loadscope", "loadfile", "loadgroup", "worksteal")

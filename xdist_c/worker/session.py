@@ -25,18 +25,18 @@ from typing import Any
 import pytest
 
 from xdist_c import _core
-from xdist_c import distinfo
-from xdist_c import forkserver
-from xdist_c import limits
-from xdist_c import sourcecache
 from xdist_c._compat import pytest as pytest_compat
-from xdist_c._fastpath import only_pytest_implements
-from xdist_c._fastpath import report_to_json
-from xdist_c.exitgc import skip_exit_collection
-from xdist_c.liveoutput import StdoutRelay
-from xdist_c.split import COPIES_KEY
-from xdist_c.split import CollectionMismatch
-from xdist_c.split import SplitCollection
+from xdist_c.controller import limits
+from xdist_c.launch import forkserver
+from xdist_c.speedups import sourcecache
+from xdist_c.speedups._fastpath import only_pytest_implements
+from xdist_c.speedups._fastpath import report_to_json
+from xdist_c.speedups.exitgc import skip_exit_collection
+from xdist_c.speedups.split import COPIES_KEY
+from xdist_c.speedups.split import CollectionMismatch
+from xdist_c.speedups.split import SplitCollection
+from xdist_c.worker import distinfo
+from xdist_c.worker.liveoutput import StdoutRelay
 
 try:
     from setproctitle import setproctitle as _setproctitle
@@ -135,9 +135,9 @@ class WorkerInteractor:
         self.debug = bool(config.option.debug)
         self._plain_reports = only_pytest_implements(config, "pytest_report_to_serializable")
         config.pluginmanager.register(self, "xdist_c.worker")
-        # -s: descriptor 1 relayed to the controller (xdist_c.liveoutput).
+        # -s: descriptor 1 relayed to the controller (xdist_c.worker.liveoutput).
         self.stdout_relay: StdoutRelay | None = None
-        # Collect only a block of the files (see xdist_c.split) when told to.
+        # Collect only a block of the files (see xdist_c.speedups.split) when told to.
         self.split: SplitCollection | None = None
         if split is not None:
             self.split = SplitCollection(config, *split)
@@ -437,7 +437,7 @@ def _setup_config(config: pytest.Config, basetemp: str | None) -> None:
 
 
 def run_worker(channel: Any, config: pytest.Config, workerinput: dict[str, Any], option_dict: dict[str, Any]) -> None:
-    """Entry point, called by the bootstrap in :mod:`xdist_c.remote`."""
+    """Entry point, called by the bootstrap in :mod:`xdist_c.launch.remote`."""
     _setup_config(config, option_dict.get("basetemp"))
     # This process exits when the session ends: skip the last collection
     # (the controller waits for workers to exit).

@@ -22,8 +22,8 @@ from xdist_c._core import EachScheduler
 from xdist_c._core import LoadScheduler
 from xdist_c._core import ScopeScheduler
 from xdist_c._core import WorkStealScheduler
-from xdist_c._spec import parse_tx_spec_config
-from xdist_c.report import report_collection_diff
+from xdist_c.controller.report import report_collection_diff
+from xdist_c.launch._spec import parse_tx_spec_config
 
 __all__ = [
     "SCHEDULERS",

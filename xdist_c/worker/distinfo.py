@@ -60,7 +60,8 @@ class CompatDistribution(importlib.metadata.Distribution):
         return _METADATA if filename in ("METADATA", "PKG-INFO") else None
 
     def locate_file(self, path: Any) -> Any:
-        return os.path.join(os.path.dirname(__file__), str(path))
+        # Relative to the xdist_c package's folder.
+        return os.path.join(os.path.dirname(os.path.dirname(__file__)), str(path))
 
 
 class CompatFinder(importlib.metadata.DistributionFinder):
