@@ -30,6 +30,7 @@ import xdist_c.controller.scheduler
 import xdist_c.controller.workermanage
 import xdist_c.newhooks
 import xdist_c.plugin
+import xdist_c.scheduler
 
 
 def test_modules_are_xdist_cs() -> None:
@@ -58,6 +59,8 @@ def test_modules_are_xdist_cs() -> None:
 def test_scheduler_modules(module: object, name: str) -> None:
     assert getattr(module, name) is getattr(xdist_c.controller.scheduler, name)
     assert getattr(xdist.scheduler, name) is getattr(xdist_c.controller.scheduler, name)
+    # The path docs/usage.rst and docs/migrating.rst give for custom schedulers.
+    assert getattr(xdist_c.scheduler, name) is getattr(xdist_c.controller.scheduler, name)
 
 
 def test_pip_sees_no_pytest_xdist() -> None:
@@ -184,3 +187,9 @@ def test_workers_find_pytest_xdist_metadata_by_name_only(pytester: pytest.Pytest
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "-s")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*controller: not found"])
+
+
+def test_xdist_c_scheduler_is_the_documented_reexport() -> None:
+    assert set(xdist_c.scheduler.__all__) == set(xdist_c.controller.scheduler.__all__)
+    for name in xdist_c.scheduler.__all__:
+        assert getattr(xdist_c.scheduler, name) is getattr(xdist_c.controller.scheduler, name)
