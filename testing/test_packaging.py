@@ -82,6 +82,10 @@ def sdist_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
         "testing/fidelity/cases/session_param_reorder/case.json",
         "examples/suite/test_example.py",
         "xdist_c/plugin.py",
+        "xdist_c/controller/dsession.py",
+        "xdist_c/worker/__init__.py",
+        "xdist_c/launch/remote.py",
+        "xdist_c/speedups/split.py",
         "xdist_c/_compat/__init__.py",
         "xdist_c/_compat/pytest.py",
         "xdist_c/_compat/pluggy.py",
@@ -98,3 +102,17 @@ def test_sdist_holds_no_build_output(sdist_names: set[str]) -> None:
     leftovers = [n for n in sdist_names if n.endswith((".so", ".o", ".pyc")) or "__pycache__" in n]
     assert leftovers == []
     assert not [n for n in sdist_names if n.startswith("benchmarks/_work")]
+
+
+def test_every_package_is_in_the_wheel() -> None:
+    """setuptools puts in the wheel the packages pyproject.toml lists: a
+    folder left out (a new role folder of xdist_c/) would ship without its
+    modules, while the tests, run from the checkout, still pass."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    listed = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"]
+    found = [
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("xdist_c", "xdist")
+        for init in (ROOT / top).rglob("__init__.py")
+    ]
+    assert sorted(listed) == sorted(found)
