@@ -366,7 +366,7 @@ def test_worker_dying_while_collecting_is_not_blamed_on_a_test(pytester: pytest.
 
 
 def test_stderr_summary_keeps_the_last_lines() -> None:
-    from xdist_c.controller.workermanage import summarize_stderr
+    from xdist_c.launch.process import summarize_stderr
 
     data = b"".join(b"line %d\n" % i for i in range(100)) + b"\n\n"
     assert summarize_stderr(data).splitlines() == [f"line {i}" for i in range(80, 100)]
@@ -379,7 +379,7 @@ def test_stderr_summary_keeps_the_last_lines() -> None:
 
 
 def test_stderr_summary_shows_a_fatal_error_from_its_start() -> None:
-    from xdist_c.controller.workermanage import summarize_stderr
+    from xdist_c.launch.process import summarize_stderr
 
     other_thread = [f'  File "execnet.py", line {i} in read' for i in range(30)]
     current = [f'  File "frame{i}.py", line {i} in f{i}' for i in range(60)]
@@ -420,7 +420,7 @@ def test_stderr_summary_shows_a_fatal_error_from_its_start() -> None:
     ],
 )
 def test_describe_returncode(returncode: int, text: str) -> None:
-    from xdist_c.controller.workermanage import describe_returncode
+    from xdist_c.launch.process import describe_returncode
 
     assert describe_returncode(returncode) == text
 

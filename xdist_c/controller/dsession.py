@@ -34,13 +34,13 @@ from xdist_c.controller import limits
 from xdist_c.controller.report import report_collection_diff
 from xdist_c.controller.scheduler import SCHEDULERS
 from xdist_c.controller.scheduler import Scheduling
-from xdist_c.controller.workermanage import STDERR_DRAIN_WAIT
 from xdist_c.controller.workermanage import NodeManager
 from xdist_c.controller.workermanage import Producer
 from xdist_c.controller.workermanage import WorkerController
-from xdist_c.controller.workermanage import WorkerStartError
 from xdist_c.controller.workermanage import fifo_off_reason
 from xdist_c.launch import forkserver
+from xdist_c.launch.process import STDERR_DRAIN_WAIT
+from xdist_c.launch.process import WorkerStartError
 from xdist_c.speedups import exitgc
 from xdist_c.speedups._fastpath import only_pytest_implements
 from xdist_c.speedups._fastpath import parse_node_id as _parse_node_id

@@ -10,7 +10,7 @@ to its standard output as it comes, each line prefixed with the worker's
 id (``[gw0] ...``).  With a single worker nothing is prefixed, so ``-s -n
 1`` reads like a serial run.  Standard error is not touched: it already
 reaches the controller's standard error live (see
-:mod:`xdist_c.controller.workermanage`).
+:mod:`xdist_c.launch.process`).
 
 Controller side (here): :class:`LiveOutput` (one per run),
 :meth:`LiveOutput.open` per worker.  Worker side:
