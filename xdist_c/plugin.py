@@ -362,9 +362,9 @@ def _is_distribution_mode(config: pytest.Config) -> bool:
 def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
     # Before output capturing starts and any conftest is imported: the
     # fork server must be a copy of a controller that has done neither.
-    from xdist_c.launch import forkserver
+    from xdist_c.launch import launcher
 
-    forkserver.start(early_config)
+    launcher.prepare(early_config)
     return (yield)
 
 

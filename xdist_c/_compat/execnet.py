@@ -71,8 +71,9 @@ def make_popen_gateway(
     """A local popen gateway whose IO is ``make_io(args, execmodel)``
     (``args``: the command line execnet would run), registered in
     ``group`` as ``group.makegateway(spec)`` would.  None, with nothing
-    started, where execnet has another shape."""
-    if not POPEN_GATEWAY_SUPPORTED or not spec.popen or spec.via:
+    started, where execnet has another shape.  ``spec`` is a local popen
+    one (``xdist_c.launch.launcher`` decides which are)."""
+    if not POPEN_GATEWAY_SUPPORTED:
         return None
     group.allocate_id(spec)
     if spec.execmodel is None:

@@ -38,7 +38,7 @@ from xdist_c.controller.workermanage import NodeManager
 from xdist_c.controller.workermanage import Producer
 from xdist_c.controller.workermanage import WorkerController
 from xdist_c.controller.workermanage import fifo_off_reason
-from xdist_c.launch import forkserver
+from xdist_c.launch import launcher
 from xdist_c.launch.process import STDERR_DRAIN_WAIT
 from xdist_c.launch.process import WorkerStartError
 from xdist_c.speedups import exitgc
@@ -206,7 +206,7 @@ class DSession:
             parts.append(f"split collection off: {self._split_off}")
         else:
             parts.append("split collection on")
-        parts.append(forkserver.describe(self.config))
+        parts.append(launcher.describe(self.config))
         fifo_off = fifo_off_reason()
         if fifo_off is not None:
             parts.append(f"event FIFOs off: {fifo_off}")

@@ -47,6 +47,7 @@ import pytest
 
 from xdist_c._compat import pytest as pytest_compat
 from xdist_c.controller import durations
+from xdist_c.launch.launcher import is_local
 
 # Where duration-aware scheduling (xdist_c.controller.durations) keeps each test's last
 # duration (``{nodeid: seconds}``), read for the status line's estimate.
@@ -406,8 +407,7 @@ class RunRecorder:
         wid = str(node.gateway.id)
         self._worker(wid)
         self._up.setdefault(wid, time.time())
-        spec = node.gateway.spec
-        if not getattr(spec, "popen", False) or getattr(spec, "via", None):
+        if not is_local(node.gateway.spec):
             self._remote.add(wid)
 
     @pytest.hookimpl

@@ -5,8 +5,9 @@ them concurrently, so start-up costs about one process spawn, not W -- and a
 :class:`WorkerController` per gateway.  A controller's channel feeds the
 session's :class:`xdist_c._core.Pump` directly (the pump's feeder is a C
 callable, so execnet's receiver thread does no Python work per frame).
-A local worker's process itself (its IO, its stderr, how it ended) is
-:mod:`xdist_c.launch.process`'s.
+How a worker is started (forked, spawned or remote) is decided, and done,
+by :mod:`xdist_c.launch.launcher`; a local worker's process itself (its
+IO, its stderr, how it ended) is :mod:`xdist_c.launch.process`'s.
 """
 
 from __future__ import annotations
@@ -34,14 +35,12 @@ from xdist_c._compat import pytest as pytest_compat
 from xdist_c._startup import SYS_PATH as _sys_path
 from xdist_c.controller import limits
 from xdist_c.controller import liveoutput
-from xdist_c.launch import forkserver
 from xdist_c.launch._spec import parse_tx_spec_config
+from xdist_c.launch.launcher import Launcher
+from xdist_c.launch.launcher import is_local
+from xdist_c.launch.launcher import make_xspec
 from xdist_c.launch.process import EXIT_STATUS_WAIT
 from xdist_c.launch.process import STDERR_DRAIN_WAIT
-from xdist_c.launch.process import Starting
-from xdist_c.launch.process import StderrCapturingIO
-from xdist_c.launch.process import WorkerStartError
-from xdist_c.launch.process import describe_spec
 from xdist_c.launch.process import process_exit_cause
 from xdist_c.launch.process import signal_popens
 from xdist_c.launch.process import stderr_tail
@@ -79,30 +78,6 @@ class Producer:
         return type(self)(name, enabled=self.enabled)
 
 
-# Sent to every worker that is not a local popen process, once, before the
-# worker bootstrap: it looks (without importing anything) for the packages
-# the bootstrap needs, on the path the bootstrap will use.
-_PROBE_SOURCE = """
-import importlib.util, os, platform, sys
-saved = list(sys.path)
-sys.path.insert(0, os.getcwd())
-try:
-    missing = [name for name in ("pytest", "xdist_c") if importlib.util.find_spec(name) is None]
-finally:
-    sys.path[:] = saved
-channel.send((missing, sys.executable, platform.node()))
-"""
-
-
-def is_local(spec: execnet.XSpec) -> bool:
-    """Whether the worker is a popen process of this interpreter's host.
-
-    Only those share the controller's file system, ``sys.path`` and basetemp;
-    everything else (``ssh=``, ``socket=``, ``popen//via=``) is remote.
-    """
-    return bool(spec.popen) and not spec.via
-
-
 FIFO_SWITCH = "XDIST_C_FIFO"
 
 
@@ -116,24 +91,6 @@ def fifo_off_reason() -> str | None:
     if not sys.platform.startswith("linux"):
         return "needs Linux"
     return None
-
-
-def _check_remote(gateway: execnet.Gateway) -> None:
-    """UsageError when pytest or xdist-c can't be imported by the worker."""
-    channel = gateway.remote_exec(_PROBE_SOURCE)
-    try:
-        missing, executable, host = channel.receive(timeout=60)
-    finally:
-        channel.waitclose(timeout=60)
-    if missing:
-        names = " and ".join("xdist-c" if name == "xdist_c" else name for name in missing)
-        verb = "are" if len(missing) > 1 else "is"
-        raise pytest.UsageError(
-            f"{names} {verb} not installed for {executable} on {host} "
-            f"(worker {gateway.id}, --tx {describe_spec(gateway.spec)}). Every host needs Python, "
-            "pytest, xdist-c, execnet and the suite's dependencies installed, "
-            "and the project's code at the //chdir= path; see https://xdist-c.readthedocs.io/en/latest/remote.html"
-        )
 
 
 class NodeManager:
@@ -153,20 +110,18 @@ class NodeManager:
             self.group.makegateway(spec)
         if specs is None:
             specs = parse_tx_spec_config(config)
-        self.specs = [self._make_xspec(s) for s in specs]
+        self.specs = [make_xspec(s) for s in specs]
         for spec in self.specs:  # ids in spec order: gw0, gw1, ...
             self.group.allocate_id(spec)
         self.roots: list[Any] = []  # rsync is not supported; kept for pytest-cov
-        # socket=ADDR//python=X workers are popen processes started through
-        # one shared proxy gateway per socket address: execnet's socket
-        # server runs one connection at a time, in its own interpreter.
-        self._socket_proxies: dict[str, str] = {}
-        self._proxy_lock = threading.Lock()
+        # Starts the workers (xdist_c.launch.launcher); how each one was
+        # started, by gateway id ("forked", "spawned", ...).
+        self.launcher = Launcher(config, self.group)
+        self.started: dict[str, str] = {}
         self.log = Producer("nodemanager", enabled=config.option.debug)
         self._pipedir: str | None = None
         # How many workers were given an event FIFO (for the -v line).
         self.event_fifos = 0
-        self._starting = Starting()
         # -s: what workers print is shown live (xdist_c.controller.liveoutput).
         self.live_output = (
             liveoutput.LiveOutput(config, prefixed=len(self.specs) > 1) if liveoutput.wanted(config) else None
@@ -207,80 +162,9 @@ class NodeManager:
         self.event_fifos += 1
         return path, fd
 
-    def _make_xspec(self, spec: str) -> execnet.XSpec:
-        xspec = execnet.XSpec("execmodel=main_thread_only//" + spec)
-        if not xspec.popen and not xspec.chdir:
-            xspec.chdir = "pyexecnetcache"
-        return xspec
-
-    def _socket_proxy(self, address: str) -> str:
-        """The id of the proxy gateway connected to socket server ``address``."""
-        with self._proxy_lock:
-            proxy_id = self._socket_proxies.get(address)
-            if proxy_id is None:
-                proxy_id = f"xdist-socket-{len(self._socket_proxies)}"
-                self.group.makegateway(f"id={proxy_id}//socket={address}")
-                self._socket_proxies[address] = proxy_id
-            return proxy_id
-
-    def _via_socket_proxy(self, spec: execnet.XSpec) -> execnet.XSpec:
-        """``socket=ADDR//python=X//...`` as ``popen//python=X//via=<proxy>//...``.
-
-        execnet cannot start another interpreter behind a socket server
-        itself; a popen gateway started through the socket gateway can.
-        """
-        parts = []
-        for key, value in vars(spec).items():
-            if key in ("_spec", "env", "id", "socket") or value is None:
-                continue
-            parts.append(key if value is True else f"{key}={value}")
-        parts.extend(f"env:{name}={value}" for name, value in spec.env.items())
-        parts += ["popen", f"via={self._socket_proxy(str(spec.socket))}"]
-        derived = execnet.XSpec("//".join(parts))
-        derived.id = spec.id
-        derived._xdist_tx = str(spec)  # type: ignore[attr-defined]
-        return derived
-
     def _makegateway(self, spec: execnet.XSpec) -> execnet.Gateway:
-        # Local popen workers: their IO is built here, capturing stderr
-        # (and started from the fork server where it can); ``ios`` is what
-        # was built, for the error of a worker that did not connect.
-        ios: list[Any] = []
-        server = forkserver.get(self.config)
-
-        def make_io(args: list[str], execmodel: Any) -> Any:
-            io = StderrCapturingIO(args, execmodel, self._starting, server)
-            ios.append(io)
-            return io
-
-        try:
-            if is_local(spec):
-                gateway = execnet_compat.make_popen_gateway(self.group, spec, make_io)
-                if gateway is None:  # execnet of another shape: not captured
-                    gateway = self.group.makegateway(spec)
-            else:
-                try:
-                    if spec.socket and spec.python and not spec.via:
-                        spec = self._via_socket_proxy(spec)
-                    gateway = self.group.makegateway(spec)
-                except (OSError, EOFError, execnet.HostNotFound) as exc:
-                    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                    raise pytest.UsageError(
-                        f"could not start worker {spec.id} (--tx {describe_spec(spec)}): {detail}"
-                    ) from exc
-            # One round trip, cached: later _rinfo() calls (pytest-cov, the
-            # terminal) must not need the worker's busy main thread.
-            execnet_compat.remote_info(gateway)
-        except pytest.UsageError:
-            raise
-        except Exception as e:
-            raise WorkerStartError(spec, ios[-1] if ios else None, e) from e
-        # Connected: the group has it now.  (Left in _starting when this
-        # was interrupted, so that teardown_nodes() kills it.)
-        for io in ios:
-            self._starting.discard(io)
-        if not is_local(spec):
-            _check_remote(gateway)
+        gateway, how = self.launcher.start_gateway(spec)
+        self.started[gateway.id] = how
         return gateway
 
     def setup_nodes(self, pump: _core.Pump, slot_of: Any) -> list[WorkerController]:
@@ -296,7 +180,7 @@ class NodeManager:
                     # that never connects holds its thread forever, so kill
                     # those (and any started from now on) before waiting
                     # for the threads.
-                    self._starting.kill_all()
+                    self.launcher.starting.kill_all()
                     pool.shutdown(wait=True, cancel_futures=True)
                     raise
                 pool.shutdown(wait=True)
@@ -340,7 +224,7 @@ class NodeManager:
         finally:
             if timer is not None:
                 timer.cancel()
-            self._starting.kill_all()
+            self.launcher.starting.kill_all()
             if self._pipedir is not None:
                 shutil.rmtree(self._pipedir, ignore_errors=True)
                 self._pipedir = None
@@ -351,7 +235,7 @@ class NodeManager:
         """The processes of this group's local gateways (popen, ssh), and
         of workers started that have not connected yet."""
         gateways = list(self.group) + execnet_compat.pending_gateways(self.group)
-        ios = [execnet_compat.gateway_io(gw) for gw in gateways] + self._starting.snapshot()
+        ios = [execnet_compat.gateway_io(gw) for gw in gateways] + self.launcher.starting.snapshot()
         popens: dict[int, subprocess.Popen[bytes]] = {}
         for io in ios:
             popen = getattr(io, "popen", None)

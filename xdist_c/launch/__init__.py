@@ -3,6 +3,9 @@ first code.
 
 - :mod:`~xdist_c.launch._spec`: ``--tx`` values expanded into one execnet
   spec per worker;
+- :mod:`~xdist_c.launch.launcher`: the one place that decides how a worker
+  starts (forked, spawned or remote) and starts it; the rest of xdist_c
+  asks it;
 - :mod:`~xdist_c.launch.forkserver`: local workers forked from a copy of
   the controller (Linux), and why not where they are spawned;
 - :mod:`~xdist_c.launch.process`: a local worker's process and pipes (its

@@ -1,9 +1,9 @@
 """A local worker's process: its pipes, its stderr, how it ended.
 
-execnet's popen IO, built here (:class:`StderrCapturingIO`) so that the
-worker's stderr is captured -- copied live to the controller's stderr and
-kept for crash reports -- and so that the process may come from the fork
-server (:mod:`xdist_c.launch.forkserver`) instead of being spawned.
+execnet's popen IO, built here (:class:`StderrCapturingIO`) around the
+process the launcher started (:mod:`xdist_c.launch.launcher`: forked from
+the fork server or spawned), so that the worker's stderr is captured --
+copied live to the controller's stderr and kept for crash reports.
 :class:`Starting` keeps the workers started that have not connected yet,
 which no execnet group knows of, so that they can be killed; the rest says
 how a worker's process ended and stops processes (signals, kill).
@@ -21,7 +21,6 @@ from typing import Any
 import execnet
 
 from xdist_c._compat import execnet as execnet_compat
-from xdist_c.launch import forkserver
 
 # --------------------------------------------------------- worker stderr
 #
@@ -163,23 +162,13 @@ def summarize_stderr(data: bytes) -> str:
 
 
 class StderrCapturingIO(execnet_compat.PopenIOBase):  # type: ignore[misc]
-    """execnet's popen IO, with the worker's stderr on a :class:`StderrTee`."""
+    """execnet's popen IO, with the worker's stderr on a :class:`StderrTee`.
 
-    def __init__(
-        self,
-        args: list[str],
-        execmodel: Any,
-        starting: Starting | None = None,
-        server: forkserver.ForkServer | None = None,
-    ) -> None:
-        pipe = subprocess.PIPE
-        p: Any = None
-        if server is not None:
-            dont_write_bytecode = forkserver.forkable_args(args)
-            if dont_write_bytecode is not None:
-                p = server.spawn(dont_write_bytecode)
-        if p is None:
-            p = execmodel.subprocess.Popen(args, stdout=pipe, stdin=pipe, stderr=pipe)
+    ``p`` is the worker's process, forked or spawned (the launcher's
+    choice, :mod:`xdist_c.launch.launcher`), with pipes for its stdin,
+    stdout and stderr."""
+
+    def __init__(self, p: Any, execmodel: Any, starting: Starting | None = None) -> None:
         self.popen = p
         try:
             # At once: a Ctrl-C from here on (starting the stderr thread
