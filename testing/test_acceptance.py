@@ -538,7 +538,9 @@ class TestBehaviour:
             """
         )
         result = pytester.runpytest_subprocess("-n", "2", "-x")
-        result.stdout.fnmatch_lines(["*stopping after 1 failures*", "*Interrupted: stopping after 1 failures*"])
+        result.stdout.fnmatch_lines(
+            ["*stopping after 1 failures*", "*! xdist.dsession.Interrupted: stopping after 1 failures !*"]
+        )
         assert result.ret == 2
         assert int(re.search(r"(\d+) passed", result.stdout.str()).group(1)) < 29
 

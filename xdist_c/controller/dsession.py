@@ -111,6 +111,12 @@ class Interrupted(KeyboardInterrupt):
     KeyboardInterrupt)."""
 
 
+# pytest prints the exception's qualified name when -x/--maxfail stops a
+# run ("xdist.dsession.Interrupted: stopping after 1 failures"): the name
+# pytest-xdist's runs print, which the xdist alias package resolves.
+Interrupted.__module__ = "xdist.dsession"
+
+
 class DSession:
     """pytest plugin (registered as ``dsession``) running a distributed session."""
 
