@@ -52,9 +52,26 @@ def test_one_worker_reads_like_a_serial_run(pytester: pytest.Pytester) -> None:
     result = _run(pytester, "-s", "-n", "1")
     result.assert_outcomes(passed=3)
     out = result.stdout.str()
-    assert "\nline one of a\nline two of a\n" in out
-    assert "printed by a child process" in out
+    # as a serial run prints it: each test's output before its progress
+    # character (the output and the reports travel apart; the controller
+    # waits for a test's output before showing its reports)
+    serial = "line one of a\nline two of a\n.no newline at the end.printed by a child process\n.\n"
+    assert f"\n{serial}" in out, out
     assert "[gw0]" not in out
+
+
+def test_waiting_for_a_workers_output() -> None:
+    """The controller's wait for the output of a worker's first n tests:
+    it ends once the worker says that many tests' output was sent, and is
+    given up for good when the channel closes or a count fails to come."""
+    relay = _WorkerRelay(LiveOutput(None, prefixed=False, out=io.StringIO()), "")
+    relay.feed(2)  # the output of two tests was sent
+    relay.wait_for(1)
+    relay.wait_for(2)
+    assert relay._in_step
+    relay.feed(None)  # closed: nothing more will come, no wait
+    relay.wait_for(3)
+    assert not relay._in_step
 
 
 def test_without_s_nothing_is_relayed(pytester: pytest.Pytester) -> None:

@@ -31,6 +31,7 @@ from xdist_c import _core
 from xdist_c._compat import execnet as execnet_compat
 from xdist_c.controller import durations
 from xdist_c.controller import limits
+from xdist_c.controller.liveoutput import LiveOutput
 from xdist_c.controller.report import report_collection_diff
 from xdist_c.controller.scheduler import SCHEDULERS
 from xdist_c.controller.scheduler import Scheduling
@@ -167,6 +168,7 @@ class DSession:
         self._logreport_hook = config.hook.pytest_runtest_logreport
         self._logfinish_hook = config.hook.pytest_runtest_logfinish
         self._last_node_id_text: str | None = None
+        self._live: LiveOutput | None = None  # -s (set at session start)
         self._last_node_id: object = None
         self._handlers: dict[int, Callable[[WorkerController, Any], None]] = {
             _core.EV_WORKERREADY: self.worker_workerready,
@@ -261,6 +263,11 @@ class DSession:
             # Clock each worker's tests (only then: the plain handler is
             # the hot path).
             self._handlers[_core.EV_COMPLETE] = self.worker_runtest_protocol_complete_timed
+        self._live = self.nodemanager.live_output
+        if self._live is not None:
+            # -s: a test's output is shown before its result (same reason).
+            self._handlers[_core.EV_LOGSTART] = self.worker_logstart_live
+            self._handlers[_core.EV_TESTREPORT] = self.worker_testreport_live
 
     @pytest.hookimpl
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -486,6 +493,15 @@ class DSession:
     def worker_logstart(self, node: WorkerController, payload: tuple[str, Any]) -> None:
         nodeid, location = payload
         self._relay(self._logstart_hook, {"nodeid": nodeid, "location": location})
+
+    def worker_logstart_live(self, node: WorkerController, payload: tuple[str, Any]) -> None:
+        node.tests_started += 1
+        self.worker_logstart(node, payload)
+
+    def worker_testreport_live(self, node: WorkerController, data: dict[str, Any]) -> None:
+        assert self._live is not None
+        self._live.caught_up(node.gateway.id, node.tests_started)
+        self.worker_testreport(node, data)
 
     def worker_logfinish(self, node: WorkerController, payload: tuple[str, Any]) -> None:
         nodeid, location = payload

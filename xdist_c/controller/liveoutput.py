@@ -28,6 +28,10 @@ import pytest
 
 from xdist_c._compat import pytest as pytest_compat
 
+# The longest the controller waits for a test's output to arrive before
+# showing its result; a worker that missed it once is not waited for again.
+SYNC_WAIT = 2.0
+
 
 def wanted(config: pytest.Config) -> bool:
     """Whether the run shows workers' stdout (``-s`` / ``--capture=no``)."""
@@ -46,14 +50,26 @@ class LiveOutput:
         self._out = out if out is not None else sys.stdout
         self._prefixed = prefixed
         self._lock = threading.Lock()
+        self._relays: dict[str, _WorkerRelay] = {}
 
     def open(self, gateway: Any) -> Any:
         """A channel for the worker behind ``gateway`` to send its output
         on (travels in the worker's start-up message)."""
         channel = gateway.newchannel()
         relay = _WorkerRelay(self, f"[{gateway.id}] " if self._prefixed else "")
+        self._relays[gateway.id] = relay
         channel.setcallback(relay.feed, endmarker=None)
         return channel
+
+    def caught_up(self, worker_id: str, tests: int) -> None:
+        """Called (main thread) before a test's reports are shown: waits
+        until the worker's output of its first ``tests`` tests is written.
+        The output travels over its own channel and the reports over the
+        event stream, so either could be read first; a serial run prints a
+        test's output before its result."""
+        relay = self._relays.get(worker_id)
+        if relay is not None:
+            relay.wait_for(tests)
 
     def write(self, text: str, *, own_line: bool = False) -> None:
         with self._lock:
@@ -86,12 +102,33 @@ class _WorkerRelay:
         self._output = output
         self._prefix = prefix
         self._partial = ""
+        # How many tests' output the worker has sent (its int messages);
+        # False once waiting for that is pointless (the channel closed, or
+        # a count failed to come: a test closed the worker's descriptor 1).
+        self._tests_sent = 0
+        self._in_step = True
+        self._sent_more = threading.Condition()
+
+    def wait_for(self, tests: int) -> None:
+        with self._sent_more:
+            if self._in_step and not self._sent_more.wait_for(
+                lambda: self._tests_sent >= tests or not self._in_step, SYNC_WAIT
+            ):
+                self._in_step = False
 
     def feed(self, data: object) -> None:
+        if isinstance(data, int) and not isinstance(data, bool):
+            with self._sent_more:  # all of those tests' output is written
+                self._tests_sent = data
+                self._sent_more.notify_all()
+            return
         if data is None:  # the channel closed: the worker is done
             if self._partial:
                 self._output.write(self._prefix + self._partial + "\n", own_line=True)
                 self._partial = ""
+            with self._sent_more:
+                self._in_step = False
+                self._sent_more.notify_all()
             return
         if not isinstance(data, bytes):
             return  # not ours to show

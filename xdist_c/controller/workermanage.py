@@ -289,6 +289,9 @@ class WorkerController:
         self.last_done = 0.0
         self.stack_path: str | None = None
         self.timed_out: str | None = None
+        # -s: the tests it started (their output is awaited before their
+        # reports are shown; xdist_c.controller.liveoutput).
+        self.tests_started = 0
         self.slot = -1
         self.log = Producer(f"workerctl-{gateway.id}", enabled=config.option.debug)
 

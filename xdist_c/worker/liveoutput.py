@@ -6,7 +6,9 @@ a thread (:class:`StdoutRelay`), which sends what arrives over an execnet
 channel of its own; the controller's half
 (:mod:`xdist_c.controller.liveoutput`) writes it to the controller's
 standard output as it comes.  The channel carries ``bytes`` messages and
-is closed when the worker is done.
+is closed when the worker is done; after the output of each test it
+carries an ``int``, the number of tests whose output has been sent, so that
+the controller can show a test's output before its result.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class StdoutRelay:
         sys.stdout = self._devnull
         self._marker = b"\0xdist-c-drain-" + os.urandom(8).hex().encode() + b"\0"
         self._drained = threading.Semaphore(0)
+        self._drains = 0  # the markers passed so far (the relay thread's)
         sys.stdout.flush()
         self._read_fd, write_fd = os.pipe()
         self._saved = os.dup(1)
@@ -85,6 +88,9 @@ class StdoutRelay:
                     break
             if data:
                 self._send(data)
+            if drains:
+                self._drains += drains
+                self._send(self._drains)  # what came before is sent
             for _ in range(drains):
                 self._drained.release()
         if held:
@@ -97,7 +103,7 @@ class StdoutRelay:
             except (OSError, EOFError):  # pragma: no cover
                 pass
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, data: bytes | int) -> None:
         """Send, or (the controller is gone) drop: the pipe is read to its
         end regardless, so writing to descriptor 1 never blocks."""
         if self._channel is None:
