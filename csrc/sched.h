@@ -147,6 +147,21 @@ void xc_sched_dealloc(PyObject *self);
 /* 0 if the object is usable, -1 with RuntimeError if tp_clear ran. */
 int xc_sched_check(xc_sched *self);
 
+/* A scheduler method's name and parameters, as xc_parse_args reads them:
+ * the first nrequired of params must be given, at most nmax may be. */
+typedef struct {
+    const char *name;
+    const char *params[4];
+    Py_ssize_t nrequired;
+    Py_ssize_t nmax;
+} xc_sched_sig;
+
+/* The start of a scheduler method: xc_sched_check, then the arguments
+ * parsed into out (preset by the caller) by sig.  0 / -1. */
+int xc_sched_enter(xc_sched *self, const xc_sched_sig *sig,
+                   PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                   PyObject **out);
+
 /* Slot of an active node, or -1 with KeyError(node). */
 Py_ssize_t xc_sched_slot_of(xc_sched *self, PyObject *node);
 

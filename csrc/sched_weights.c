@@ -36,16 +36,14 @@
 
 /* Python: self._durations = dict(durations) (read at schedule()) */
 PyObject *
-xc_sched_set_durations(PyObject *op, PyTypeObject *cls, PyObject *const *args,
-                       Py_ssize_t nargs, PyObject *kwnames)
+xc_sched_set_durations(PyObject *op, PyTypeObject *Py_UNUSED(cls),
+                       PyObject *const *args, Py_ssize_t nargs,
+                       PyObject *kwnames)
 {
-    static const char *const names[] = {"durations"};
+    static const xc_sched_sig sig = {"set_durations", {"durations"}, 1, 1};
     PyObject *arg = NULL;
     xc_sched *self = (xc_sched *)op;
-    (void)cls;
-    if (xc_sched_check(self) < 0 ||
-        xc_parse_args("set_durations", args, nargs, kwnames, names, 1, 1,
-                      &arg) < 0) {
+    if (xc_sched_enter(self, &sig, args, nargs, kwnames, &arg) < 0) {
         return NULL;
     }
     PyObject *copy = NULL;
