@@ -207,12 +207,17 @@ int xc_sched_report_mismatch(xc_sched *self, xc_sched_state *ss,
  * did, -1 on error. */
 int xc_sched_check_collections(xc_sched *self, xc_sched_state *ss);
 
-/* Call node.send_runtest_some(<the node's last n pending indices>), or
- * node.shutdown() with the flag recorded.  0 / -1. */
+/* Python: node.<method>(arg), or node.<method>() when arg is NULL, for the
+ * node in `slot`; the result is dropped.  0 / -1. */
+int xc_sched_call_node(xc_sched *self, Py_ssize_t slot, PyObject *method,
+                       PyObject *arg);
+
 /* Python: node.<method>(list(node's pending)[-n:]) (n capped at its
  * length).  0 / -1. */
 int xc_sched_call_with_tail(xc_sched *self, Py_ssize_t slot, Py_ssize_t n,
                             PyObject *method);
+/* Call node.send_runtest_some(<the node's last n pending indices>), or
+ * node.shutdown() with the flag recorded.  0 / -1. */
 int xc_sched_send_some(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
                        Py_ssize_t n);
 int xc_sched_shutdown_node(xc_sched *self, xc_sched_state *ss,
