@@ -52,9 +52,13 @@
  *         @property
  *         def tests_finished(self):
  *             return (self.collection_is_completed
- *                     and not self._ledger.pending and not self._orphans
+ *                     and not self._ops.unsent()  # default: the ledger's
+ *                     and not self._orphans and not self._ops.awaiting()
  *                     and all(len(r.pending) < 2
  *                             for r in self._ledger.live()))
+ *
+ *         has_pending = property(lambda self: self._ops.unsent() or
+ *             any(r.pending for r in self._ledger.live()))
  *
  *         def add_node(self, node):
  *             if node in self._node2slot:
@@ -231,15 +235,27 @@ base_get_collection_is_completed(PyObject *op, void *closure)
     return PyBool_FromLong(self->ncollections >= self->numnodes);
 }
 
+/* The work waiting to be sent: ops->unsent, or the ledger's tests. */
+static Py_ssize_t
+base_unsent(const xc_sched *self)
+{
+    const xc_sched_ops *ops = self->ops;
+    return ops != NULL && ops->unsent != NULL
+               ? ops->unsent(self)
+               : xc_ledger_unsent(&self->ledger);
+}
+
 static PyObject *
 base_get_tests_finished(PyObject *op, void *closure)
 {
     (void)closure;
     xc_sched *self = (xc_sched *)op;
-    int finished = self->ncollections >= self->numnodes &&
-                   xc_ledger_unsent(&self->ledger) == 0 &&
-                   xc_ideque_len(&self->orphans) == 0 &&
-                   !xc_ledger_any_node_has(&self->ledger, 2);
+    const xc_sched_ops *ops = self->ops;
+    int finished =
+        self->ncollections >= self->numnodes && base_unsent(self) == 0 &&
+        xc_ideque_len(&self->orphans) == 0 &&
+        !(ops != NULL && ops->awaiting != NULL && ops->awaiting(self)) &&
+        !xc_ledger_any_node_has(&self->ledger, 2);
     return PyBool_FromLong(finished);
 }
 
@@ -248,8 +264,8 @@ base_get_has_pending(PyObject *op, void *closure)
 {
     (void)closure;
     xc_sched *self = (xc_sched *)op;
-    int has = xc_ledger_unsent(&self->ledger) > 0 ||
-              xc_ledger_any_node_has(&self->ledger, 1);
+    int has =
+        base_unsent(self) > 0 || xc_ledger_any_node_has(&self->ledger, 1);
     return PyBool_FromLong(has);
 }
 
@@ -670,7 +686,8 @@ static PyGetSetDef base_getset[] = {
      PyDoc_STR("True once numnodes collections were received."), NULL},
     {"tests_finished", base_get_tests_finished, NULL,
      PyDoc_STR("True when every test has run or is the last one running "
-               "on its node."),
+               "on its node\n(in worksteal: and no steal awaits its "
+               "answer)."),
      NULL},
     {"has_pending", base_get_has_pending, NULL,
      PyDoc_STR("True while some test is not sent or not completed."), NULL},

@@ -64,6 +64,13 @@ typedef struct {
     /* remove_pending_tests_from_node(); NULL: NotImplementedError. */
     int (*given_back)(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
                       PyObject *indices);
+    /* The work waiting to be sent, read by tests_finished and has_pending:
+     * tests, or units in the scope modes.  NULL: the ledger's unsent
+     * tests. */
+    Py_ssize_t (*unsent)(const xc_sched *self);
+    /* 1 while tests_finished must also wait for something of the mode's
+     * own (worksteal: the answer to a steal); NULL: nothing. */
+    int (*awaiting)(const xc_sched *self);
     /* 1: `collection` is the first one received even before schedule(). */
     int collection_early;
 } xc_sched_ops;
