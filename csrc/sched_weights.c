@@ -168,24 +168,6 @@ xc_sched_weigh_ledger(xc_sched *self)
     return xc_ledger_weigh(&self->ledger, w, n, big);
 }
 
-/* A unit's id and expected seconds, for sorting. */
-typedef struct {
-    double w;
-    Py_ssize_t pos; /* its place in the size order */
-    Py_ssize_t unit;
-} unit_weight;
-
-/* qsort order: descending seconds, then the size order (stable). */
-static int
-unit_weight_cmp(const void *a, const void *b)
-{
-    const unit_weight *x = a, *y = b;
-    if (x->w != y->w) {
-        return x->w > y->w ? -1 : 1;
-    }
-    return (x->pos > y->pos) - (x->pos < y->pos);
-}
-
 /* With durations (set_durations): reorder order[0:count] by each unit's
  * expected seconds, longest first, ties in the order given.  Nothing
  * changes when no test is timed.  0 / -1. */
@@ -200,7 +182,7 @@ xc_sched_order_units(xc_sched *self, const xc_units *units, Py_ssize_t count,
     if (w == NULL) {
         return 0;
     }
-    unit_weight *wu = PyMem_New(unit_weight, (size_t)count + 1);
+    xc_weighed *wu = PyMem_New(xc_weighed, (size_t)count + 1);
     if (wu == NULL) {
         PyMem_Free(w);
         PyErr_NoMemory();
@@ -213,12 +195,12 @@ xc_sched_order_units(xc_sched *self, const xc_units *units, Py_ssize_t count,
         for (Py_ssize_t j = 0; j < len; j++) {
             wu[k].w += w[tests[j]];
         }
-        wu[k].pos = k;
-        wu[k].unit = order[k];
+        wu[k].key = k; /* ties in the order given */
+        wu[k].item = order[k];
     }
-    qsort(wu, (size_t)count, sizeof(unit_weight), unit_weight_cmp);
+    xc_sort_heaviest_first(wu, count);
     for (Py_ssize_t k = 0; k < count; k++) {
-        order[k] = wu[k].unit;
+        order[k] = wu[k].item;
     }
     PyMem_Free(wu);
     PyMem_Free(w);
