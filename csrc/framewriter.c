@@ -214,10 +214,6 @@ static PyType_Slot FrameWriter_slots[] = {
 PyType_Spec xc_FrameWriter_spec = {
     .name = "xdist_c._core.FrameWriter",
     .basicsize = sizeof(FrameWriterObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
-#ifdef Py_TPFLAGS_IMMUTABLETYPE
-             | Py_TPFLAGS_IMMUTABLETYPE
-#endif
-    ,
+    .flags = XC_GC_TYPE_FLAGS,
     .slots = FrameWriter_slots,
 };

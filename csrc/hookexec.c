@@ -459,12 +459,7 @@ static PyType_Slot HookExec_slots[] = {
 static PyType_Spec HookExec_spec = {
     .name = "xdist_c._core.HookExec",
     .basicsize = sizeof(HookExecObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
-             Py_TPFLAGS_HAVE_VECTORCALL
-#ifdef Py_TPFLAGS_IMMUTABLETYPE
-             | Py_TPFLAGS_IMMUTABLETYPE
-#endif
-    ,
+    .flags = XC_GC_TYPE_FLAGS | Py_TPFLAGS_HAVE_VECTORCALL,
     .slots = HookExec_slots,
 };
 

@@ -716,11 +716,7 @@ static PyType_Slot Pump_slots[] = {
 static PyType_Spec Pump_spec = {
     .name = "xdist_c._core.Pump",
     .basicsize = sizeof(PumpObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
-#ifdef Py_TPFLAGS_IMMUTABLETYPE
-             | Py_TPFLAGS_IMMUTABLETYPE
-#endif
-    ,
+    .flags = XC_GC_TYPE_FLAGS,
     .slots = Pump_slots,
 };
 
@@ -844,11 +840,7 @@ static PyType_Slot Feeder_slots[] = {
 static PyType_Spec Feeder_spec = {
     .name = "xdist_c._core.Feeder",
     .basicsize = sizeof(FeederObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
-#ifdef Py_TPFLAGS_IMMUTABLETYPE
-             | Py_TPFLAGS_IMMUTABLETYPE
-#endif
-    ,
+    .flags = XC_GC_TYPE_FLAGS,
     .slots = Feeder_slots,
 };
 
