@@ -28,23 +28,28 @@ xc_frame_error_type(struct xc_state *st)
     return st->codec.FrameError;
 }
 
-/* Borrow the bytes of `obj`: bytes directly, anything else through the
- * buffer protocol (view->obj != NULL then; release it).  0 / -1. */
-static int
-get_input(PyObject *obj, Py_buffer *view, const char **buf, Py_ssize_t *len)
+/* A decoder of a whole input (loads_value, xc_decode_frame): new
+ * reference, or NULL with an exception. */
+typedef PyObject *(*whole_decoder)(xc_state *st, const char *buf,
+                                   Py_ssize_t len);
+
+/* Python: decode(bytes(data)) -- without the copy: the bytes of `data`
+ * are borrowed for the call, directly from a bytes object, through the
+ * buffer protocol from anything else. */
+static PyObject *
+decode_input(PyObject *module, PyObject *data, whole_decoder decode)
 {
-    view->obj = NULL;
-    if (PyBytes_Check(obj)) {
-        *buf = PyBytes_AS_STRING(obj);
-        *len = PyBytes_GET_SIZE(obj);
-        return 0;
+    xc_state *st = xc_state_from_module(module);
+    if (PyBytes_Check(data)) {
+        return decode(st, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data));
     }
-    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) < 0) {
-        return -1;
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
     }
-    *buf = view->buf;
-    *len = view->len;
-    return 0;
+    PyObject *res = decode(st, view.buf, view.len);
+    PyBuffer_Release(&view);
+    return res;
 }
 
 static PyObject *
@@ -64,30 +69,27 @@ error:
     return res;
 }
 
+/* One value and nothing after it: new reference, or NULL with
+ * FrameError. */
 static PyObject *
-codec_loads_impl(PyObject *module, PyObject *data)
+loads_value(xc_state *st, const char *buf, Py_ssize_t len)
 {
-    xc_state *st = xc_state_from_module(module);
-    Py_buffer view;
-    const char *buf;
-    Py_ssize_t len;
-    PyObject *res = NULL;
     xc_dec d;
-    if (get_input(data, &view, &buf, &len) < 0) {
-        return NULL;
-    }
     xc_dec_init(&d, st, buf, len);
-    res = xc_dec_value(&d);
+    PyObject *res = xc_dec_value(&d);
     if (res != NULL && d.p != d.end) {
         PyErr_Format(d.FrameError, "%zd trailing bytes after the value",
                      xc_dec_left(&d));
         Py_CLEAR(res);
     }
     xc_dec_free(&d);
-    if (view.obj != NULL) {
-        PyBuffer_Release(&view);
-    }
     return res;
+}
+
+static PyObject *
+codec_loads_impl(PyObject *module, PyObject *data)
+{
+    return decode_input(module, data, loads_value);
 }
 
 static PyObject *
@@ -150,18 +152,7 @@ error:
 static PyObject *
 codec_decode_frame_impl(PyObject *module, PyObject *data)
 {
-    xc_state *st = xc_state_from_module(module);
-    Py_buffer view;
-    const char *buf;
-    Py_ssize_t len;
-    if (get_input(data, &view, &buf, &len) < 0) {
-        return NULL;
-    }
-    PyObject *res = xc_decode_frame(st, buf, len);
-    if (view.obj != NULL) {
-        PyBuffer_Release(&view);
-    }
-    return res;
+    return decode_input(module, data, xc_decode_frame);
 }
 
 /* The METH_FASTCALL | METH_KEYWORDS face of a one-argument function. */
