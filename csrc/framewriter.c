@@ -31,9 +31,7 @@ typedef struct {
 static PyObject *
 FrameWriter_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    if ((args != NULL && PyTuple_GET_SIZE(args) != 0) ||
-        (kwds != NULL && PyDict_GET_SIZE(kwds) != 0)) {
-        PyErr_SetString(PyExc_TypeError, "FrameWriter() takes no arguments");
+    if (xc_no_args("FrameWriter", args, kwds) < 0) {
         return NULL;
     }
     FrameWriterObject *self = (FrameWriterObject *)type->tp_alloc(type, 0);

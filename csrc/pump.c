@@ -141,9 +141,7 @@ pump_push(PumpObject *self, PyObject *slot, int kind, PyObject *obj)
 static PyObject *
 Pump_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    if ((args != NULL && PyTuple_GET_SIZE(args) != 0) ||
-        (kwds != NULL && PyDict_GET_SIZE(kwds) != 0)) {
-        PyErr_SetString(PyExc_TypeError, "Pump() takes no arguments");
+    if (xc_no_args("Pump", args, kwds) < 0) {
         return NULL;
     }
     PumpObject *self = (PumpObject *)type->tp_alloc(type, 0);
