@@ -237,7 +237,7 @@ steal_check(xc_steal *self, xc_sched_state *ss)
 {
     Py_ssize_t *up = NULL, *idle = NULL;
     Py_ssize_t nslots = self->base.ledger.nslots;
-    int short_of_work = 0;
+    int short_of_work = 0, rc = -1;
     if (!self->base.scheduled) {
         /* Before the first distribution every node is idle and nothing is
          * pending: pytest-xdist would shut them all down here when a node
@@ -332,13 +332,11 @@ steal_check(xc_steal *self, xc_sched_state *ss)
     }
     self->steal_slot = victim;
 done:
-    PyMem_Free(up);
-    PyMem_Free(idle);
-    return 0;
+    rc = 0;
 error:
     PyMem_Free(up);
     PyMem_Free(idle);
-    return -1;
+    return rc;
 }
 
 /* --- the type ----------------------------------------------------------- */

@@ -78,6 +78,7 @@ xc_sched_weights(xc_sched *self, double **out, double *total)
 {
     double *w = NULL, *known = NULL;
     Py_ssize_t nknown = 0;
+    int rc = -1;
     *out = NULL;
     *total = 0.0;
     if (self->durations == NULL || self->base_ids == NULL ||
@@ -113,26 +114,23 @@ xc_sched_weights(xc_sched *self, double **out, double *total)
             known[nknown++] = d;
         }
     }
-    if (nknown == 0) {
-        PyMem_Free(w);
-        PyMem_Free(known);
-        return 0;
-    }
-    qsort(known, (size_t)nknown, sizeof(double), double_cmp);
-    double median = known[nknown / 2];
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (w[i] < 0.0) {
-            w[i] = median;
+    if (nknown > 0) { /* else no test is timed: *out stays NULL */
+        qsort(known, (size_t)nknown, sizeof(double), double_cmp);
+        double median = known[nknown / 2];
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (w[i] < 0.0) {
+                w[i] = median;
+            }
+            *total += w[i];
         }
-        *total += w[i];
+        *out = w;
+        w = NULL;
     }
-    PyMem_Free(known);
-    *out = w;
-    return 0;
+    rc = 0;
 error:
     PyMem_Free(w);
     PyMem_Free(known);
-    return -1;
+    return rc;
 }
 
 int
