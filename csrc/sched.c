@@ -236,7 +236,7 @@ base_get_collection_is_completed(PyObject *op, void *closure)
 }
 
 /* The work waiting to be sent: ops->unsent, or the ledger's tests. */
-static Py_ssize_t
+static inline Py_ssize_t
 base_unsent(const xc_sched *self)
 {
     const xc_sched_ops *ops = self->ops;
@@ -245,17 +245,25 @@ base_unsent(const xc_sched *self)
                : xc_ledger_unsent(&self->ledger);
 }
 
+/* ops->awaiting, or 0. */
+static inline int
+base_awaiting(const xc_sched *self)
+{
+    const xc_sched_ops *ops = self->ops;
+    return ops != NULL && ops->awaiting != NULL && ops->awaiting(self);
+}
+
+/* Read after every event (DSession): the cheap tests first, the mode's
+ * awaiting (rarely false while tests run) last. */
 static PyObject *
 base_get_tests_finished(PyObject *op, void *closure)
 {
     (void)closure;
     xc_sched *self = (xc_sched *)op;
-    const xc_sched_ops *ops = self->ops;
     int finished =
         self->ncollections >= self->numnodes && base_unsent(self) == 0 &&
         xc_ideque_len(&self->orphans) == 0 &&
-        !(ops != NULL && ops->awaiting != NULL && ops->awaiting(self)) &&
-        !xc_ledger_any_node_has(&self->ledger, 2);
+        !xc_ledger_any_node_has(&self->ledger, 2) && !base_awaiting(self);
     return PyBool_FromLong(finished);
 }
 

@@ -164,10 +164,18 @@ typedef struct {
 } xc_sched_sig;
 
 /* The start of a scheduler method: xc_sched_check, then the arguments
- * parsed into out (preset by the caller) by sig.  0 / -1. */
-int xc_sched_enter(xc_sched *self, const xc_sched_sig *sig,
-                   PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-                   PyObject **out);
+ * parsed into out (preset by the caller) by sig.  0 / -1.  Inline: every
+ * call, mark_test_complete's above all, then parses with constants. */
+static inline int
+xc_sched_enter(xc_sched *self, const xc_sched_sig *sig, PyObject *const *args,
+               Py_ssize_t nargs, PyObject *kwnames, PyObject **out)
+{
+    if (xc_sched_check(self) < 0) {
+        return -1;
+    }
+    return xc_parse_args(sig->name, args, nargs, kwnames, sig->params,
+                         sig->nrequired, sig->nmax, out);
+}
 
 /* Slot of an active node, or -1 with KeyError(node). */
 Py_ssize_t xc_sched_slot_of(xc_sched *self, PyObject *node);

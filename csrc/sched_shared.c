@@ -68,17 +68,6 @@ xc_sched_check(xc_sched *self)
     return 0;
 }
 
-int
-xc_sched_enter(xc_sched *self, const xc_sched_sig *sig, PyObject *const *args,
-               Py_ssize_t nargs, PyObject *kwnames, PyObject **out)
-{
-    if (xc_sched_check(self) < 0) {
-        return -1;
-    }
-    return xc_parse_args(sig->name, args, nargs, kwnames, sig->params,
-                         sig->nrequired, sig->nmax, out);
-}
-
 Py_ssize_t
 xc_sched_slot_of(xc_sched *self, PyObject *node)
 {
