@@ -740,7 +740,7 @@ static PyType_Spec base_spec = {
 
 /* --- component init ----------------------------------------------------- */
 
-#define SCHED_NAME(field, text) {offsetof(xc_sched_state, field), text}
+#define SCHED_NAME(field, text) XC_NAME(xc_sched_state, field, text)
 static const xc_name sched_names[] = {
     SCHED_NAME(str_send_runtest_some, "send_runtest_some"),
     SCHED_NAME(str_send_runtest_all, "send_runtest_all"),
@@ -753,13 +753,12 @@ static const xc_name sched_names[] = {
     SCHED_NAME(str_split_scope, "_split_scope"),
 };
 #undef SCHED_NAME
-#define SCHED_NNAMES (sizeof(sched_names) / sizeof(sched_names[0]))
 
 int
 xc_sched_exec(PyObject *module, xc_state *st)
 {
     xc_sched_state *ss = &st->sched;
-    if (xc_intern_names(ss, sched_names, SCHED_NNAMES) < 0) {
+    if (xc_intern_names(ss, sched_names, XC_NNAMES(sched_names)) < 0) {
         return -1;
     }
 
@@ -808,5 +807,5 @@ xc_sched_clear(xc_state *st)
     Py_CLEAR(ss->EachScheduler_Type);
     Py_CLEAR(ss->ScopeScheduler_Type);
     Py_CLEAR(ss->WorkStealScheduler_Type);
-    xc_clear_names(ss, sched_names, SCHED_NNAMES);
+    xc_clear_names(ss, sched_names, XC_NNAMES(sched_names));
 }

@@ -72,6 +72,11 @@ typedef struct {
     const char *text;
 } xc_name;
 
+/* An entry of such a table: field `field` of the state struct `type`. */
+#define XC_NAME(type, field, text) {offsetof(type, field), text}
+/* The number of entries of a table (an array, not a pointer). */
+#define XC_NNAMES(names) (sizeof(names) / sizeof((names)[0]))
+
 /* Fill every field of `names` in `state` with its interned text: 0, or -1
  * with an exception set.  xc_clear_names() releases them. */
 int xc_intern_names(void *state, const xc_name *names, size_t n);
