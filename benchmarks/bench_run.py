@@ -135,146 +135,144 @@ class Suite:
         self.max_reps = max_reps  # cap on --reps for suites that take minutes per run
 
 
+class BySize:
+    """A value that differs between the full run and ``--smoke``."""
+
+    def __init__(self, full, smoke):
+        self.full = full
+        self.smoke = smoke
+
+
+def _at_size(value, smoke):
+    """``value`` with every BySize in it (at the top or in a dict) resolved."""
+    if isinstance(value, BySize):
+        return value.smoke if smoke else value.full
+    if isinstance(value, dict):
+        return {k: _at_size(v, smoke) for k, v in value.items()}
+    return value
+
+
+_SKEW_SLOW = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.0]
+
+# Every suite once, in the order they run: its name, generator (kind) and
+# generator parameters, and the rest of Suite's arguments.  What differs
+# between the full and the smoke size is a BySize(full, smoke); the smoke
+# sizes are tiny, for CI.  full_only: not in the smoke table.
+SUITES = [
+    dict(
+        name="trivial-20k",
+        kind="trivial",
+        params=dict(tests=BySize(20000, 200), per_file=100),
+        doc=BySize("20,000 trivial tests, 100 per module", "trivial tests (smoke size)"),
+    ),
+    dict(
+        name="trivial-100k",
+        kind="trivial",
+        params=dict(tests=BySize(100000, 500), per_file=100),
+        max_reps=BySize(1, None),
+        doc=BySize(
+            "100,000 trivial tests, 100 per module (one repetition: minutes per run)", "trivial tests (smoke size)"
+        ),
+    ),
+    dict(
+        name="trivial-5k",
+        kind="trivial",
+        params=dict(tests=BySize(5000, 100), per_file=BySize(100, 50)),
+        ns=(1, 2),
+        doc=BySize(
+            "5,000 trivial tests at -n 1 and -n 2 (the workers' CPU against the serial run's)",
+            "trivial tests at -n 1 and -n 2 (smoke size)",
+        ),
+    ),
+    dict(
+        name="sleep-400",
+        kind="sleep",
+        params=dict(tests=BySize(400, 20), per_file=BySize(40, 10), seconds=0.01),
+        ns=(4,),
+        doc=BySize("400 tests sleeping 10 ms, at -n 4", "tests sleeping 10 ms (smoke size)"),
+    ),
+    dict(
+        name="skewed",
+        kind="skewed",
+        params=dict(
+            fast=BySize(2000 - len(_SKEW_SLOW), 40),
+            per_file=BySize(100, 20),
+            fast_seconds=0.001,
+            slow=BySize(_SKEW_SLOW, [0.1, 0.2]),
+        ),
+        doc=BySize(
+            "1,992 tests sleeping 1 ms, then 8 tests sleeping 0.5-2 s last in collection order",
+            "fast tests then a few slow ones (smoke size)",
+        ),
+    ),
+    dict(
+        name="skewed-1k",
+        kind="skewed",
+        full_only=True,
+        params=dict(
+            fast=980,
+            per_file=98,
+            fast_seconds=0.001,
+            slow_files=2,
+            slow=[round(0.5 + 1.5 * i / 19, 3) for i in range(20)],
+        ),
+        ns=(4,),
+        doc="980 tests sleeping 1 ms, then 20 tests of 0.5-2 s (25 s) in the "
+        "last two files, at -n 4: how the tail is shared out",
+    ),
+    dict(
+        name="failures-2000",
+        kind="failures",
+        params=dict(tests=BySize(2000, 20), per_file=BySize(100, 10)),
+        expect_rc=1,
+        doc=BySize(
+            "2,000 failing tests: deep tracebacks, assertion diffs, captured stdout/stderr/log",
+            "failing tests with big reports (smoke size)",
+        ),
+    ),
+    dict(
+        name="fixtures",
+        kind="fixtures",
+        params=dict(modules=BySize(50, 2), funcs=BySize(25, 5), params=4),
+        doc=BySize(
+            "5,000 tests each using ~15 fixtures (session/module/class/function scopes, autouse, yield, parametrized)",
+            "fixture-heavy tests (smoke size)",
+        ),
+    ),
+    dict(
+        name="startup",
+        kind="trivial",
+        params=dict(tests=1, per_file=1),
+        ns=BySize((2, 4, 8), (2,)),
+        doc=BySize(
+            "one trivial test, start-up cost at -n 2, -n 4 (what sleep-400 at -n 4 is compared with) and -n 8",
+            "one trivial test: start-up cost",
+        ),
+    ),
+]
+
+
+def _count_tests(kind, p):
+    """How many tests a suite generated from ``p`` holds."""
+    if kind == "skewed":
+        return p["fast"] + len(p["slow"])
+    if kind == "fixtures":
+        return p["modules"] * p["funcs"] * p["params"]
+    return p["tests"]
+
+
 def suite_table(smoke):
     """The suites, full-size or smoke-size (same names, smaller sizes)."""
-    if smoke:
-        skew_slow = [0.1, 0.2]
-        skew_fast = 40
-        fx = dict(modules=2, funcs=5, params=4)
-        return [
-            Suite("trivial-20k", "trivial", 200, dict(tests=200, per_file=100), doc="trivial tests (smoke size)"),
-            Suite("trivial-100k", "trivial", 500, dict(tests=500, per_file=100), doc="trivial tests (smoke size)"),
-            Suite(
-                "trivial-5k",
-                "trivial",
-                100,
-                dict(tests=100, per_file=50),
-                ns=(1, 2),
-                doc="trivial tests at -n 1 and -n 2 (smoke size)",
-            ),
-            Suite(
-                "sleep-400",
-                "sleep",
-                20,
-                dict(tests=20, per_file=10, seconds=0.01),
-                ns=(4,),
-                doc="tests sleeping 10 ms (smoke size)",
-            ),
-            Suite(
-                "skewed",
-                "skewed",
-                skew_fast + len(skew_slow),
-                dict(fast=skew_fast, per_file=20, fast_seconds=0.001, slow=skew_slow),
-                doc="fast tests then a few slow ones (smoke size)",
-            ),
-            Suite(
-                "failures-2000",
-                "failures",
-                20,
-                dict(tests=20, per_file=10),
-                expect_rc=1,
-                doc="failing tests with big reports (smoke size)",
-            ),
-            Suite(
-                "fixtures",
-                "fixtures",
-                fx["modules"] * fx["funcs"] * fx["params"],
-                fx,
-                doc="fixture-heavy tests (smoke size)",
-            ),
-            Suite("startup", "trivial", 1, dict(tests=1, per_file=1), ns=(2,), doc="one trivial test: start-up cost"),
-        ]
-    skew_slow = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.0]
-    skew_fast = 2000 - len(skew_slow)
-    fx = dict(modules=50, funcs=25, params=4)
-    return [
-        Suite(
-            "trivial-20k", "trivial", 20000, dict(tests=20000, per_file=100), doc="20,000 trivial tests, 100 per module"
-        ),
-        Suite(
-            "trivial-100k",
-            "trivial",
-            100000,
-            dict(tests=100000, per_file=100),
-            max_reps=1,
-            doc="100,000 trivial tests, 100 per module (one repetition: minutes per run)",
-        ),
-        Suite(
-            "trivial-5k",
-            "trivial",
-            5000,
-            dict(tests=5000, per_file=100),
-            ns=(1, 2),
-            doc="5,000 trivial tests at -n 1 and -n 2 (the workers' CPU against the serial run's)",
-        ),
-        Suite(
-            "sleep-400",
-            "sleep",
-            400,
-            dict(tests=400, per_file=40, seconds=0.01),
-            ns=(4,),
-            doc="400 tests sleeping 10 ms, at -n 4",
-        ),
-        Suite(
-            "skewed",
-            "skewed",
-            skew_fast + len(skew_slow),
-            dict(fast=skew_fast, per_file=100, fast_seconds=0.001, slow=skew_slow),
-            doc="1,992 tests sleeping 1 ms, then 8 tests sleeping 0.5-2 s last in collection order",
-        ),
-        Suite(
-            "skewed-1k",
-            "skewed",
-            1000,
-            dict(
-                fast=980,
-                per_file=98,
-                fast_seconds=0.001,
-                slow_files=2,
-                slow=[round(0.5 + 1.5 * i / 19, 3) for i in range(20)],
-            ),
-            ns=(4,),
-            doc="980 tests sleeping 1 ms, then 20 tests of 0.5-2 s (25 s) in the "
-            "last two files, at -n 4: how the tail is shared out",
-        ),
-        Suite(
-            "failures-2000",
-            "failures",
-            2000,
-            dict(tests=2000, per_file=100),
-            expect_rc=1,
-            doc="2,000 failing tests: deep tracebacks, assertion diffs, captured stdout/stderr/log",
-        ),
-        Suite(
-            "fixtures",
-            "fixtures",
-            fx["modules"] * fx["funcs"] * fx["params"],
-            fx,
-            doc="5,000 tests each using ~15 fixtures (session/module/class/"
-            "function scopes, autouse, yield, parametrized)",
-        ),
-        Suite(
-            "startup",
-            "trivial",
-            1,
-            dict(tests=1, per_file=1),
-            ns=(2, 4, 8),
-            doc="one trivial test, start-up cost at -n 2, -n 4 (what sleep-400 at -n 4 is compared with) and -n 8",
-        ),
-    ]
+    table = []
+    for spec in SUITES:
+        args = _at_size(spec, smoke)
+        if args.pop("full_only", False) and smoke:
+            continue
+        table.append(Suite(tests=_count_tests(args["kind"], args["params"]), **args))
+    return table
 
 
-DEFAULT_SUITES = [
-    "trivial-20k",
-    "trivial-100k",
-    "trivial-5k",
-    "sleep-400",
-    "skewed",
-    "skewed-1k",
-    "failures-2000",
-    "fixtures",
-    "startup",
-]
+DEFAULT_SUITES = [spec["name"] for spec in SUITES]
 DEFAULT_SMOKE_SUITES = ["trivial-20k", "failures-2000"]
 
 PYTEST_INI = "[pytest]\n# Generated by benchmarks/bench_run.py; isolates the suite from the repo's config.\naddopts =\n"

@@ -1,5 +1,6 @@
 /* args.c -- the one argument parser for METH_FASTCALL | METH_KEYWORDS
- * methods and functions of xdist_c._core (see args.h).
+ * methods and functions of xdist_c._core (see args.h), and the check of
+ * the types that take no arguments.
  *
  * Python equivalent, for names = ("a", "b", "c"), nrequired = 1:
  *
@@ -8,7 +9,9 @@
  * i.e. positional-or-keyword parameters; an argument not given leaves the
  * caller's preset value (NULL or a default) in out[]; the TypeError
  * messages follow CPython's wording for too many positionals, an unknown
- * keyword, a value given twice and a missing required argument. */
+ * keyword, a value given twice and a missing required argument.
+ *
+ * xc_no_args, for a type's tp_new: def __new__(cls): ... (no parameter). */
 #include "args.h"
 
 #include <assert.h>
@@ -61,6 +64,17 @@ xc_parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
                          names[i]);
             return -1;
         }
+    }
+    return 0;
+}
+
+int
+xc_no_args(const char *name, PyObject *args, PyObject *kwds)
+{
+    if ((args != NULL && PyTuple_GET_SIZE(args) != 0) ||
+        (kwds != NULL && PyDict_GET_SIZE(kwds) != 0)) {
+        PyErr_Format(PyExc_TypeError, "%s() takes no arguments", name);
+        return -1;
     }
     return 0;
 }

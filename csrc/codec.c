@@ -28,78 +28,36 @@ xc_frame_error_type(struct xc_state *st)
     return st->codec.FrameError;
 }
 
-/* Borrow the bytes of `obj`: bytes directly, anything else through the
- * buffer protocol (view->obj != NULL then; release it).  0 / -1. */
-static int
-get_input(PyObject *obj, Py_buffer *view, const char **buf, Py_ssize_t *len)
-{
-    view->obj = NULL;
-    if (PyBytes_Check(obj)) {
-        *buf = PyBytes_AS_STRING(obj);
-        *len = PyBytes_GET_SIZE(obj);
-        return 0;
-    }
-    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) < 0) {
-        return -1;
-    }
-    *buf = view->buf;
-    *len = view->len;
-    return 0;
-}
+/* --- the encoders: dumps, encode_frame --------------------------------- */
 
+/* Encodes its argument into e (an empty encoder): 0 / -1. */
+typedef int (*encoder)(xc_enc *e, PyObject *arg);
+
+/* Python: bytes of what `encode` writes for arg -- encoded on the stack
+ * (XC_INLINE_BUF) when it fits, copied once into the result. */
 static PyObject *
-codec_dumps_impl(PyObject *module, PyObject *value)
+encode_output(PyObject *arg, encoder encode)
 {
-    (void)module;
     char storage[XC_INLINE_BUF];
     xc_enc e;
     PyObject *res = NULL;
     xc_enc_init(&e, storage, sizeof(storage));
-    if (xc_enc_value(&e, value) < 0) {
-        goto error;
+    if (encode(&e, arg) == 0) {
+        res = PyBytes_FromStringAndSize(e.buf.data, e.buf.len);
     }
-    res = PyBytes_FromStringAndSize(e.buf.data, e.buf.len);
-error:
     xc_enc_free(&e);
     return res;
 }
 
-static PyObject *
-codec_loads_impl(PyObject *module, PyObject *data)
+/* encode_frame's part: the header (with the count, written last), then
+ * each (kind, payload) pair of the iterable `events`.  0 / -1. */
+static int
+encode_events(xc_enc *e, PyObject *events)
 {
-    xc_state *st = xc_state_from_module(module);
-    Py_buffer view;
-    const char *buf;
-    Py_ssize_t len;
-    PyObject *res = NULL;
-    xc_dec d;
-    if (get_input(data, &view, &buf, &len) < 0) {
-        return NULL;
-    }
-    xc_dec_init(&d, st, buf, len);
-    res = xc_dec_value(&d);
-    if (res != NULL && d.p != d.end) {
-        PyErr_Format(d.FrameError, "%zd trailing bytes after the value",
-                     xc_dec_left(&d));
-        Py_CLEAR(res);
-    }
-    xc_dec_free(&d);
-    if (view.obj != NULL) {
-        PyBuffer_Release(&view);
-    }
-    return res;
-}
-
-static PyObject *
-codec_encode_frame_impl(PyObject *module, PyObject *events)
-{
-    (void)module;
-    char storage[XC_INLINE_BUF];
-    xc_enc e;
-    PyObject *it = NULL, *item = NULL, *res = NULL;
+    PyObject *it = NULL, *item = NULL;
     Py_ssize_t count = 0;
-    xc_enc_init(&e, storage, sizeof(storage));
-    e.buf.len = XC_HEADER_SIZE;
+    int rc = -1;
+    e->buf.len = XC_HEADER_SIZE; /* empty: within the inline storage */
 
     it = PyObject_GetIter(events);
     if (it == NULL) {
@@ -124,7 +82,7 @@ codec_encode_frame_impl(PyObject *module, PyObject *events)
         }
         Py_INCREF(kind);
         Py_INCREF(payload);
-        int r = xc_enc_event(&e, kind, payload);
+        int r = xc_enc_event(e, kind, payload);
         Py_DECREF(kind);
         Py_DECREF(payload);
         if (r < 0) {
@@ -136,55 +94,82 @@ codec_encode_frame_impl(PyObject *module, PyObject *events)
     if (PyErr_Occurred()) {
         goto error;
     }
-    if (xc_enc_write_header(&e, count) < 0) {
-        goto error;
-    }
-    res = PyBytes_FromStringAndSize(e.buf.data, e.buf.len);
+    rc = xc_enc_write_header(e, count);
 error:
     Py_XDECREF(item);
     Py_XDECREF(it);
-    xc_enc_free(&e);
-    return res;
+    return rc;
 }
 
+/* --- the decoders: loads, decode_frame ---------------------------------- */
+
+/* A decoder of a whole input (loads_value, xc_decode_frame): new
+ * reference, or NULL with an exception. */
+typedef PyObject *(*whole_decoder)(xc_state *st, const char *buf,
+                                   Py_ssize_t len);
+
+/* Python: decode(bytes(data)) -- without the copy: the bytes of `data`
+ * are borrowed for the call, directly from a bytes object, through the
+ * buffer protocol from anything else. */
 static PyObject *
-codec_decode_frame_impl(PyObject *module, PyObject *data)
+decode_input(PyObject *module, PyObject *data, whole_decoder decode)
 {
     xc_state *st = xc_state_from_module(module);
+    if (PyBytes_Check(data)) {
+        return decode(st, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data));
+    }
     Py_buffer view;
-    const char *buf;
-    Py_ssize_t len;
-    if (get_input(data, &view, &buf, &len) < 0) {
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
-    PyObject *res = xc_decode_frame(st, buf, len);
-    if (view.obj != NULL) {
-        PyBuffer_Release(&view);
-    }
+    PyObject *res = decode(st, view.buf, view.len);
+    PyBuffer_Release(&view);
     return res;
 }
 
-/* The METH_FASTCALL | METH_KEYWORDS face of a one-argument function. */
-#define XC_ONE_ARG_FUNCTION(NAME, ARG)                                       \
+/* loads' part: one value and nothing after it: new reference, or NULL
+ * with FrameError. */
+static PyObject *
+loads_value(xc_state *st, const char *buf, Py_ssize_t len)
+{
+    xc_dec d;
+    xc_dec_init(&d, st, buf, len);
+    PyObject *res = xc_dec_value(&d);
+    if (res != NULL && d.p != d.end) {
+        PyErr_Format(d.FrameError, "%zd trailing bytes after the value",
+                     xc_dec_left(&d));
+        Py_CLEAR(res);
+    }
+    xc_dec_free(&d);
+    return res;
+}
+
+/* --- the module functions ------------------------------------------------ */
+
+/* A METH_FASTCALL | METH_KEYWORDS function NAME(ARG) returning CALL, an
+ * expression of `module` and of `arg`, the argument. */
+#define XC_ONE_ARG_FUNCTION(NAME, ARG, CALL)                                 \
     static PyObject *codec_##NAME(PyObject *module, PyObject *const *args,   \
                                   Py_ssize_t nargs, PyObject *kwnames)       \
     {                                                                        \
         static const char *const names[] = {ARG};                            \
-        PyObject *arg;                                                       \
+        PyObject *arg = NULL;                                                \
+        (void)module;                                                        \
         if (kwnames == NULL && nargs == 1) {                                 \
-            return codec_##NAME##_impl(module, args[0]);                     \
+            arg = args[0];                                                   \
         }                                                                    \
-        if (xc_parse_args(#NAME, args, nargs, kwnames, names, 1, 1, &arg) <  \
-            0) {                                                             \
+        else if (xc_parse_args(#NAME, args, nargs, kwnames, names, 1, 1,     \
+                               &arg) < 0) {                                  \
             return NULL;                                                     \
         }                                                                    \
-        return codec_##NAME##_impl(module, arg);                             \
+        return CALL;                                                         \
     }
 
-XC_ONE_ARG_FUNCTION(dumps, "value")
-XC_ONE_ARG_FUNCTION(loads, "data")
-XC_ONE_ARG_FUNCTION(encode_frame, "events")
-XC_ONE_ARG_FUNCTION(decode_frame, "data")
+XC_ONE_ARG_FUNCTION(dumps, "value", encode_output(arg, xc_enc_value))
+XC_ONE_ARG_FUNCTION(loads, "data", decode_input(module, arg, loads_value))
+XC_ONE_ARG_FUNCTION(encode_frame, "events", encode_output(arg, encode_events))
+XC_ONE_ARG_FUNCTION(decode_frame, "data",
+                    decode_input(module, arg, xc_decode_frame))
 
 static PyMethodDef codec_functions[] = {
     {"dumps", (PyCFunction)(void (*)(void))codec_dumps,

@@ -31,9 +31,7 @@ typedef struct {
 static PyObject *
 FrameWriter_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    if ((args != NULL && PyTuple_GET_SIZE(args) != 0) ||
-        (kwds != NULL && PyDict_GET_SIZE(kwds) != 0)) {
-        PyErr_SetString(PyExc_TypeError, "FrameWriter() takes no arguments");
+    if (xc_no_args("FrameWriter", args, kwds) < 0) {
         return NULL;
     }
     FrameWriterObject *self = (FrameWriterObject *)type->tp_alloc(type, 0);
@@ -214,10 +212,6 @@ static PyType_Slot FrameWriter_slots[] = {
 PyType_Spec xc_FrameWriter_spec = {
     .name = "xdist_c._core.FrameWriter",
     .basicsize = sizeof(FrameWriterObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
-#ifdef Py_TPFLAGS_IMMUTABLETYPE
-             | Py_TPFLAGS_IMMUTABLETYPE
-#endif
-    ,
+    .flags = XC_GC_TYPE_FLAGS,
     .slots = FrameWriter_slots,
 };

@@ -459,12 +459,7 @@ static PyType_Slot HookExec_slots[] = {
 static PyType_Spec HookExec_spec = {
     .name = "xdist_c._core.HookExec",
     .basicsize = sizeof(HookExecObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
-             Py_TPFLAGS_HAVE_VECTORCALL
-#ifdef Py_TPFLAGS_IMMUTABLETYPE
-             | Py_TPFLAGS_IMMUTABLETYPE
-#endif
-    ,
+    .flags = XC_GC_TYPE_FLAGS | Py_TPFLAGS_HAVE_VECTORCALL,
     .slots = HookExec_slots,
 };
 
@@ -472,7 +467,7 @@ static PyType_Spec HookExec_spec = {
 /* Component hooks.                                                   */
 /* ------------------------------------------------------------------ */
 
-#define HOOKEXEC_NAME(field, text) {offsetof(xc_hookexec_state, field), text}
+#define HOOKEXEC_NAME(field, text) XC_NAME(xc_hookexec_state, field, text)
 static const xc_name hookexec_names[] = {
     HOOKEXEC_NAME(s_function, "function"),
     HOOKEXEC_NAME(s_argnames, "argnames"),
@@ -489,12 +484,12 @@ static const xc_name hookexec_names[] = {
     HOOKEXEC_NAME(s__hookimpls, "_hookimpls"),
 };
 #undef HOOKEXEC_NAME
-#define HOOKEXEC_NNAMES (sizeof(hookexec_names) / sizeof(hookexec_names[0]))
 
 int
 xc_hookexec_exec(PyObject *module, xc_state *st)
 {
-    if (xc_intern_names(&st->hookexec, hookexec_names, HOOKEXEC_NNAMES) < 0) {
+    if (xc_intern_names(&st->hookexec, hookexec_names,
+                        XC_NNAMES(hookexec_names)) < 0) {
         return -1;
     }
     st->hookexec.HookExec_Type = xc_add_type(module, &HookExec_spec, NULL);
@@ -512,5 +507,5 @@ void
 xc_hookexec_clear(xc_state *st)
 {
     Py_CLEAR(st->hookexec.HookExec_Type);
-    xc_clear_names(&st->hookexec, hookexec_names, HOOKEXEC_NNAMES);
+    xc_clear_names(&st->hookexec, hookexec_names, XC_NNAMES(hookexec_names));
 }

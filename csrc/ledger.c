@@ -483,21 +483,21 @@ xc_ledger_complete(xc_ledger *lg, Py_ssize_t slot, Py_ssize_t item)
     return 1;
 }
 
-/* An index and its weight, for sorting. */
-typedef struct {
-    double w;
-    Py_ssize_t index;
-} ledger_wi;
-
-/* qsort order: descending weight, then ascending index (stable). */
+/* qsort order: descending weight, then ascending key. */
 static int
-ledger_wi_cmp(const void *a, const void *b)
+weighed_cmp(const void *a, const void *b)
 {
-    const ledger_wi *x = a, *y = b;
+    const xc_weighed *x = a, *y = b;
     if (x->w != y->w) {
         return x->w > y->w ? -1 : 1;
     }
-    return (x->index > y->index) - (x->index < y->index);
+    return (x->key > y->key) - (x->key < y->key);
+}
+
+void
+xc_sort_heaviest_first(xc_weighed *v, Py_ssize_t n)
+{
+    qsort(v, (size_t)n, sizeof(xc_weighed), weighed_cmp);
 }
 
 /* Drop from dq every index flagged in isbig; returns how many went. */
@@ -519,7 +519,7 @@ ideque_drop_flagged(xc_ideque *dq, const unsigned char *isbig)
 int
 xc_ledger_weigh(xc_ledger *lg, double *weight, Py_ssize_t n, double big)
 {
-    ledger_wi *bigs = NULL;
+    xc_weighed *bigs = NULL;
     unsigned char *isbig = PyMem_Calloc((size_t)n + 1, 1);
     Py_ssize_t nbig = 0;
     if (isbig == NULL) {
@@ -531,7 +531,7 @@ xc_ledger_weigh(xc_ledger *lg, double *weight, Py_ssize_t n, double big)
             nbig++;
         }
     }
-    bigs = PyMem_New(ledger_wi, (size_t)nbig + 1);
+    bigs = PyMem_New(xc_weighed, (size_t)nbig + 1);
     if (bigs == NULL || xc_ideque_reserve(&lg->pending, nbig) < 0) {
         goto nomem;
     }
@@ -542,8 +542,10 @@ xc_ledger_weigh(xc_ledger *lg, double *weight, Py_ssize_t n, double big)
         for (Py_ssize_t i = 0; i < dq->len; i++) {
             Py_ssize_t v = xc_ideque_get(dq, i);
             if (v >= 0 && v < n && isbig[v]) {
+                /* ties in index order */
                 bigs[nbig].w = weight[v];
-                bigs[nbig].index = v;
+                bigs[nbig].key = v;
+                bigs[nbig].item = v;
                 nbig++;
             }
         }
@@ -552,9 +554,9 @@ xc_ledger_weigh(xc_ledger *lg, double *weight, Py_ssize_t n, double big)
             lg->nhome -= dropped;
         }
     }
-    qsort(bigs, (size_t)nbig, sizeof(ledger_wi), ledger_wi_cmp);
+    xc_sort_heaviest_first(bigs, nbig);
     for (Py_ssize_t i = nbig - 1; i >= 0; i--) {
-        (void)xc_ideque_push_front(&lg->pending, bigs[i].index); /* room */
+        (void)xc_ideque_push_front(&lg->pending, bigs[i].item); /* room */
     }
     PyMem_Free(lg->weight);
     lg->weight = weight;

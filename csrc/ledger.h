@@ -190,6 +190,16 @@ xc_ledger_weight(const xc_ledger *lg, Py_ssize_t index)
     }
     return lg->weight[index];
 }
+/* Something to order by weight (xc_sort_heaviest_first): its expected
+ * seconds w, a tie-break key (its position, for a stable order) and the
+ * item itself. */
+typedef struct {
+    double w;
+    Py_ssize_t key;
+    Py_ssize_t item;
+} xc_weighed;
+/* Sort v[0:n] by descending w, ties by ascending key. */
+void xc_sort_heaviest_first(xc_weighed *v, Py_ssize_t n);
 /* Does any active node have at least `n` pending indices? */
 int xc_ledger_any_node_has(const xc_ledger *lg, Py_ssize_t n);
 /* The fewest pending indices of a node that may be given work (not

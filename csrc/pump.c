@@ -141,9 +141,7 @@ pump_push(PumpObject *self, PyObject *slot, int kind, PyObject *obj)
 static PyObject *
 Pump_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    if ((args != NULL && PyTuple_GET_SIZE(args) != 0) ||
-        (kwds != NULL && PyDict_GET_SIZE(kwds) != 0)) {
-        PyErr_SetString(PyExc_TypeError, "Pump() takes no arguments");
+    if (xc_no_args("Pump", args, kwds) < 0) {
         return NULL;
     }
     PumpObject *self = (PumpObject *)type->tp_alloc(type, 0);
@@ -716,11 +714,7 @@ static PyType_Slot Pump_slots[] = {
 static PyType_Spec Pump_spec = {
     .name = "xdist_c._core.Pump",
     .basicsize = sizeof(PumpObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
-#ifdef Py_TPFLAGS_IMMUTABLETYPE
-             | Py_TPFLAGS_IMMUTABLETYPE
-#endif
-    ,
+    .flags = XC_GC_TYPE_FLAGS,
     .slots = Pump_slots,
 };
 
@@ -844,11 +838,7 @@ static PyType_Slot Feeder_slots[] = {
 static PyType_Spec Feeder_spec = {
     .name = "xdist_c._core.Feeder",
     .basicsize = sizeof(FeederObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
-#ifdef Py_TPFLAGS_IMMUTABLETYPE
-             | Py_TPFLAGS_IMMUTABLETYPE
-#endif
-    ,
+    .flags = XC_GC_TYPE_FLAGS,
     .slots = Feeder_slots,
 };
 

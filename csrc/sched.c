@@ -52,9 +52,13 @@
  *         @property
  *         def tests_finished(self):
  *             return (self.collection_is_completed
- *                     and not self._ledger.pending and not self._orphans
+ *                     and not self._ops.unsent()  # default: the ledger's
+ *                     and not self._orphans and not self._ops.awaiting()
  *                     and all(len(r.pending) < 2
  *                             for r in self._ledger.live()))
+ *
+ *         has_pending = property(lambda self: self._ops.unsent() or
+ *             any(r.pending for r in self._ledger.live()))
  *
  *         def add_node(self, node):
  *             if node in self._node2slot:
@@ -231,15 +235,35 @@ base_get_collection_is_completed(PyObject *op, void *closure)
     return PyBool_FromLong(self->ncollections >= self->numnodes);
 }
 
+/* The work waiting to be sent: ops->unsent, or the ledger's tests. */
+static inline Py_ssize_t
+base_unsent(const xc_sched *self)
+{
+    const xc_sched_ops *ops = self->ops;
+    return ops != NULL && ops->unsent != NULL
+               ? ops->unsent(self)
+               : xc_ledger_unsent(&self->ledger);
+}
+
+/* ops->awaiting, or 0. */
+static inline int
+base_awaiting(const xc_sched *self)
+{
+    const xc_sched_ops *ops = self->ops;
+    return ops != NULL && ops->awaiting != NULL && ops->awaiting(self);
+}
+
+/* Read after every event (DSession): the cheap tests first, the mode's
+ * awaiting (rarely false while tests run) last. */
 static PyObject *
 base_get_tests_finished(PyObject *op, void *closure)
 {
     (void)closure;
     xc_sched *self = (xc_sched *)op;
-    int finished = self->ncollections >= self->numnodes &&
-                   xc_ledger_unsent(&self->ledger) == 0 &&
-                   xc_ideque_len(&self->orphans) == 0 &&
-                   !xc_ledger_any_node_has(&self->ledger, 2);
+    int finished =
+        self->ncollections >= self->numnodes && base_unsent(self) == 0 &&
+        xc_ideque_len(&self->orphans) == 0 &&
+        !xc_ledger_any_node_has(&self->ledger, 2) && !base_awaiting(self);
     return PyBool_FromLong(finished);
 }
 
@@ -248,8 +272,8 @@ base_get_has_pending(PyObject *op, void *closure)
 {
     (void)closure;
     xc_sched *self = (xc_sched *)op;
-    int has = xc_ledger_unsent(&self->ledger) > 0 ||
-              xc_ledger_any_node_has(&self->ledger, 1);
+    int has =
+        base_unsent(self) > 0 || xc_ledger_any_node_has(&self->ledger, 1);
     return PyBool_FromLong(has);
 }
 
@@ -268,16 +292,13 @@ base_get_shortest_queue(PyObject *op, void *closure)
 
 /* Python: self._node2slot[node] = new slot (ValueError if present) */
 static PyObject *
-base_add_node(PyObject *op, PyTypeObject *cls, PyObject *const *args,
-              Py_ssize_t nargs, PyObject *kwnames)
+base_add_node(PyObject *op, PyTypeObject *Py_UNUSED(cls),
+              PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    static const char *const names[] = {"node"};
+    static const xc_sched_sig sig = {"add_node", {"node"}, 1, 1};
     PyObject *node = NULL;
     xc_sched *self = (xc_sched *)op;
-    (void)cls;
-    if (xc_sched_check(self) < 0 ||
-        xc_parse_args("add_node", args, nargs, kwnames, names, 1, 1, &node) <
-            0) {
+    if (xc_sched_enter(self, &sig, args, nargs, kwnames, &node) < 0) {
         return NULL;
     }
     int present = PyDict_Contains(self->node2slot, node);
@@ -317,16 +338,13 @@ base_add_node(PyObject *op, PyTypeObject *cls, PyObject *const *args,
 
 /* Python: list(self._ledger.nodes[slot_of(node)].pending) */
 static PyObject *
-base_node_pending(PyObject *op, PyTypeObject *cls, PyObject *const *args,
-                  Py_ssize_t nargs, PyObject *kwnames)
+base_node_pending(PyObject *op, PyTypeObject *Py_UNUSED(cls),
+                  PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    static const char *const names[] = {"node"};
+    static const xc_sched_sig sig = {"node_pending", {"node"}, 1, 1};
     PyObject *node = NULL;
     xc_sched *self = (xc_sched *)op;
-    (void)cls;
-    if (xc_sched_check(self) < 0 ||
-        xc_parse_args("node_pending", args, nargs, kwnames, names, 1, 1,
-                      &node) < 0) {
+    if (xc_sched_enter(self, &sig, args, nargs, kwnames, &node) < 0) {
         return NULL;
     }
     Py_ssize_t slot = xc_sched_slot_of(self, node);
@@ -339,16 +357,14 @@ base_node_pending(PyObject *op, PyTypeObject *cls, PyObject *const *args,
 
 /* Python: the tests [start, stop) go to node first (load, worksteal) */
 static PyObject *
-base_set_home(PyObject *op, PyTypeObject *cls, PyObject *const *args,
-              Py_ssize_t nargs, PyObject *kwnames)
+base_set_home(PyObject *op, PyTypeObject *Py_UNUSED(cls),
+              PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    static const char *const names[] = {"node", "start", "stop"};
+    static const xc_sched_sig sig = {
+        "set_home", {"node", "start", "stop"}, 3, 3};
     PyObject *argv[3] = {NULL, NULL, NULL};
     xc_sched *self = (xc_sched *)op;
-    (void)cls;
-    if (xc_sched_check(self) < 0 ||
-        xc_parse_args("set_home", args, nargs, kwnames, names, 3, 3, argv) <
-            0) {
+    if (xc_sched_enter(self, &sig, args, nargs, kwnames, argv) < 0) {
         return NULL;
     }
     Py_ssize_t slot = xc_sched_slot_of(self, argv[0]);
@@ -373,22 +389,33 @@ base_set_home(PyObject *op, PyTypeObject *cls, PyObject *const *args,
 /* --- the protocol, once; the mode's policy through self->ops --------- */
 
 /* The preamble of every protocol method: the module state (NULL if
- * cleared), the object usable, the arguments parsed into out.  0 / -1. */
+ * cleared), then xc_sched_enter (the object usable, the arguments parsed
+ * into out by sig), then the mode's table.  0 / -1. */
 static int
 protocol_enter(xc_sched *self, PyTypeObject *cls, xc_sched_state **ss,
-               const char *fname, PyObject *const *args, Py_ssize_t nargs,
-               PyObject *kwnames, const char *const *names,
-               Py_ssize_t nrequired, Py_ssize_t nmax, PyObject **out)
+               const xc_sched_sig *sig, PyObject *const *args,
+               Py_ssize_t nargs, PyObject *kwnames, PyObject **out)
 {
     *ss = xc_sched_state_of(cls);
-    if (*ss == NULL || xc_sched_check(self) < 0 ||
-        xc_parse_args(fname, args, nargs, kwnames, names, nrequired, nmax,
-                      out) < 0) {
+    if (*ss == NULL ||
+        xc_sched_enter(self, sig, args, nargs, kwnames, out) < 0) {
         return -1;
     }
     if (self->ops == NULL) { /* unreachable: the base is not instantiable */
         PyErr_SetString(PyExc_NotImplementedError,
                         "implemented by the concrete scheduler types");
+        return -1;
+    }
+    return 0;
+}
+
+/* A protocol step the mode may leave out: 0 if its hook is `present`,
+ * else -1 with NotImplementedError(what). */
+static int
+require_hook(int present, const char *what)
+{
+    if (!present) {
+        PyErr_SetString(PyExc_NotImplementedError, what);
         return -1;
     }
     return 0;
@@ -401,12 +428,13 @@ base_add_node_collection(PyObject *op, PyTypeObject *cls,
                          PyObject *const *args, Py_ssize_t nargs,
                          PyObject *kwnames)
 {
-    static const char *const names[] = {"node", "collection"};
+    static const xc_sched_sig sig = {
+        "add_node_collection", {"node", "collection"}, 2, 2};
     PyObject *argv[2] = {NULL, NULL};
     xc_sched *self = (xc_sched *)op;
     xc_sched_state *ss;
-    if (protocol_enter(self, cls, &ss, "add_node_collection", args, nargs,
-                       kwnames, names, 2, 2, argv) < 0) {
+    if (protocol_enter(self, cls, &ss, &sig, args, nargs, kwnames, argv) <
+        0) {
         return NULL;
     }
     int r = self->ops->add_collection != NULL
@@ -429,10 +457,11 @@ static PyObject *
 base_schedule(PyObject *op, PyTypeObject *cls, PyObject *const *args,
               Py_ssize_t nargs, PyObject *kwnames)
 {
+    static const xc_sched_sig sig = {"schedule", {NULL}, 0, 0};
     xc_sched *self = (xc_sched *)op;
     xc_sched_state *ss;
-    if (protocol_enter(self, cls, &ss, "schedule", args, nargs, kwnames, NULL,
-                       0, 0, NULL) < 0) {
+    if (protocol_enter(self, cls, &ss, &sig, args, nargs, kwnames, NULL) <
+        0) {
         return NULL;
     }
     if (self->ncollections < self->numnodes) {
@@ -469,13 +498,14 @@ base_mark_test_complete(PyObject *op, PyTypeObject *cls,
                         PyObject *const *args, Py_ssize_t nargs,
                         PyObject *kwnames)
 {
-    static const char *const names[] = {"node", "item_index", "duration"};
+    static const xc_sched_sig sig = {
+        "mark_test_complete", {"node", "item_index", "duration"}, 2, 3};
     PyObject *argv[3] = {NULL, NULL, NULL};
     xc_sched *self = (xc_sched *)op;
     xc_sched_state *ss;
     double duration;
-    if (protocol_enter(self, cls, &ss, "mark_test_complete", args, nargs,
-                       kwnames, names, 2, 3, argv) < 0 ||
+    if (protocol_enter(self, cls, &ss, &sig, args, nargs, kwnames, argv) <
+            0 ||
         parse_duration(argv[2], &duration) < 0) {
         return NULL;
     }
@@ -495,21 +525,14 @@ static PyObject *
 base_mark_test_pending(PyObject *op, PyTypeObject *cls, PyObject *const *args,
                        Py_ssize_t nargs, PyObject *kwnames)
 {
-    static const char *const names[] = {"item"};
+    static const xc_sched_sig sig = {"mark_test_pending", {"item"}, 1, 1};
     PyObject *item = NULL;
     xc_sched *self = (xc_sched *)op;
     xc_sched_state *ss;
-    if (self->ops == NULL || self->ops->requeue == NULL) {
-        if (xc_parse_args("mark_test_pending", args, nargs, kwnames, names, 1,
-                          1, &item) < 0) {
-            return NULL;
-        }
-        PyErr_SetString(PyExc_NotImplementedError,
-                        "this scheduler cannot put a test back");
-        return NULL;
-    }
-    if (protocol_enter(self, cls, &ss, "mark_test_pending", args, nargs,
-                       kwnames, names, 1, 1, &item) < 0) {
+    if (protocol_enter(self, cls, &ss, &sig, args, nargs, kwnames, &item) <
+            0 ||
+        require_hook(self->ops->requeue != NULL,
+                     "this scheduler cannot put a test back") < 0) {
         return NULL;
     }
     if (!self->scheduled) {
@@ -529,12 +552,12 @@ static PyObject *
 base_remove_node(PyObject *op, PyTypeObject *cls, PyObject *const *args,
                  Py_ssize_t nargs, PyObject *kwnames)
 {
-    static const char *const names[] = {"node"};
+    static const xc_sched_sig sig = {"remove_node", {"node"}, 1, 1};
     PyObject *node = NULL;
     xc_sched *self = (xc_sched *)op;
     xc_sched_state *ss;
-    if (protocol_enter(self, cls, &ss, "remove_node", args, nargs, kwnames,
-                       names, 1, 1, &node) < 0) {
+    if (protocol_enter(self, cls, &ss, &sig, args, nargs, kwnames, &node) <
+        0) {
         return NULL;
     }
     Py_ssize_t slot = xc_sched_slot_of(self, node);
@@ -550,21 +573,16 @@ base_remove_pending_tests_from_node(PyObject *op, PyTypeObject *cls,
                                     PyObject *const *args, Py_ssize_t nargs,
                                     PyObject *kwnames)
 {
-    static const char *const names[] = {"node", "indices"};
+    static const xc_sched_sig sig = {
+        "remove_pending_tests_from_node", {"node", "indices"}, 2, 2};
     PyObject *argv[2] = {NULL, NULL};
     xc_sched *self = (xc_sched *)op;
     xc_sched_state *ss;
-    if (self->ops == NULL || self->ops->given_back == NULL) {
-        if (xc_parse_args("remove_pending_tests_from_node", args, nargs,
-                          kwnames, names, 2, 2, argv) < 0) {
-            return NULL;
-        }
-        PyErr_SetString(PyExc_NotImplementedError,
-                        "this scheduler never steals tests back from a node");
-        return NULL;
-    }
-    if (protocol_enter(self, cls, &ss, "remove_pending_tests_from_node", args,
-                       nargs, kwnames, names, 2, 2, argv) < 0) {
+    if (protocol_enter(self, cls, &ss, &sig, args, nargs, kwnames, argv) <
+            0 ||
+        require_hook(self->ops->given_back != NULL,
+                     "this scheduler never steals tests back from a node") <
+            0) {
         return NULL;
     }
     Py_ssize_t slot = xc_sched_slot_of(self, argv[0]);
@@ -676,7 +694,8 @@ static PyGetSetDef base_getset[] = {
      PyDoc_STR("True once numnodes collections were received."), NULL},
     {"tests_finished", base_get_tests_finished, NULL,
      PyDoc_STR("True when every test has run or is the last one running "
-               "on its node."),
+               "on its node\n(in worksteal: and no steal awaits its "
+               "answer)."),
      NULL},
     {"has_pending", base_get_has_pending, NULL,
      PyDoc_STR("True while some test is not sent or not completed."), NULL},
@@ -721,7 +740,7 @@ static PyType_Spec base_spec = {
 
 /* --- component init ----------------------------------------------------- */
 
-#define SCHED_NAME(field, text) {offsetof(xc_sched_state, field), text}
+#define SCHED_NAME(field, text) XC_NAME(xc_sched_state, field, text)
 static const xc_name sched_names[] = {
     SCHED_NAME(str_send_runtest_some, "send_runtest_some"),
     SCHED_NAME(str_send_runtest_all, "send_runtest_all"),
@@ -734,13 +753,12 @@ static const xc_name sched_names[] = {
     SCHED_NAME(str_split_scope, "_split_scope"),
 };
 #undef SCHED_NAME
-#define SCHED_NNAMES (sizeof(sched_names) / sizeof(sched_names[0]))
 
 int
 xc_sched_exec(PyObject *module, xc_state *st)
 {
     xc_sched_state *ss = &st->sched;
-    if (xc_intern_names(ss, sched_names, SCHED_NNAMES) < 0) {
+    if (xc_intern_names(ss, sched_names, XC_NNAMES(sched_names)) < 0) {
         return -1;
     }
 
@@ -789,5 +807,5 @@ xc_sched_clear(xc_state *st)
     Py_CLEAR(ss->EachScheduler_Type);
     Py_CLEAR(ss->ScopeScheduler_Type);
     Py_CLEAR(ss->WorkStealScheduler_Type);
-    xc_clear_names(ss, sched_names, SCHED_NNAMES);
+    xc_clear_names(ss, sched_names, XC_NNAMES(sched_names));
 }

@@ -64,6 +64,13 @@ typedef struct {
     /* remove_pending_tests_from_node(); NULL: NotImplementedError. */
     int (*given_back)(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
                       PyObject *indices);
+    /* The work waiting to be sent, read by tests_finished and has_pending:
+     * tests, or units in the scope modes.  NULL: the ledger's unsent
+     * tests. */
+    Py_ssize_t (*unsent)(const xc_sched *self);
+    /* 1 while tests_finished must also wait for something of the mode's
+     * own (worksteal: the answer to a steal); NULL: nothing. */
+    int (*awaiting)(const xc_sched *self);
     /* 1: `collection` is the first one received even before schedule(). */
     int collection_early;
 } xc_sched_ops;
@@ -147,6 +154,29 @@ void xc_sched_dealloc(PyObject *self);
 /* 0 if the object is usable, -1 with RuntimeError if tp_clear ran. */
 int xc_sched_check(xc_sched *self);
 
+/* A scheduler method's name and parameters, as xc_parse_args reads them:
+ * the first nrequired of params must be given, at most nmax may be. */
+typedef struct {
+    const char *name;
+    const char *params[4];
+    Py_ssize_t nrequired;
+    Py_ssize_t nmax;
+} xc_sched_sig;
+
+/* The start of a scheduler method: xc_sched_check, then the arguments
+ * parsed into out (preset by the caller) by sig.  0 / -1.  Inline: every
+ * call, mark_test_complete's above all, then parses with constants. */
+static inline int
+xc_sched_enter(xc_sched *self, const xc_sched_sig *sig, PyObject *const *args,
+               Py_ssize_t nargs, PyObject *kwnames, PyObject **out)
+{
+    if (xc_sched_check(self) < 0) {
+        return -1;
+    }
+    return xc_parse_args(sig->name, args, nargs, kwnames, sig->params,
+                         sig->nrequired, sig->nmax, out);
+}
+
 /* Slot of an active node, or -1 with KeyError(node). */
 Py_ssize_t xc_sched_slot_of(xc_sched *self, PyObject *node);
 
@@ -192,12 +222,17 @@ int xc_sched_report_mismatch(xc_sched *self, xc_sched_state *ss,
  * did, -1 on error. */
 int xc_sched_check_collections(xc_sched *self, xc_sched_state *ss);
 
-/* Call node.send_runtest_some(<the node's last n pending indices>), or
- * node.shutdown() with the flag recorded.  0 / -1. */
+/* Python: node.<method>(arg), or node.<method>() when arg is NULL, for the
+ * node in `slot`; the result is dropped.  0 / -1. */
+int xc_sched_call_node(xc_sched *self, Py_ssize_t slot, PyObject *method,
+                       PyObject *arg);
+
 /* Python: node.<method>(list(node's pending)[-n:]) (n capped at its
  * length).  0 / -1. */
 int xc_sched_call_with_tail(xc_sched *self, Py_ssize_t slot, Py_ssize_t n,
                             PyObject *method);
+/* Call node.send_runtest_some(<the node's last n pending indices>), or
+ * node.shutdown() with the flag recorded.  0 / -1. */
 int xc_sched_send_some(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
                        Py_ssize_t n);
 int xc_sched_shutdown_node(xc_sched *self, xc_sched_state *ss,

@@ -189,15 +189,9 @@ each_start(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot)
             0) {
             return -1;
         }
-        PyObject *node = Py_NewRef(xc_sched_node(self, slot));
-        PyObject *res =
-            PyObject_CallMethodNoArgs(node, ss->str_send_runtest_all);
-        Py_DECREF(node);
-        if (res == NULL) {
-            return -1;
-        }
-        Py_DECREF(res);
-        if (xc_sched_shutdown_node(self, ss, slot) < 0) {
+        if (xc_sched_call_node(self, slot, ss->str_send_runtest_all, NULL) <
+                0 ||
+            xc_sched_shutdown_node(self, ss, slot) < 0) {
             return -1;
         }
     }

@@ -449,12 +449,20 @@ static int scope_requeue_test(xc_sched *base, xc_sched_state *ss,
 static PyObject *scope_removed(xc_sched *base, xc_sched_state *ss,
                                Py_ssize_t slot);
 
+/* ops->unsent: the units not sent yet (tests_finished, has_pending) */
+static Py_ssize_t
+scope_unsent(const xc_sched *base)
+{
+    return xc_ideque_len(&((const xc_scope *)base)->workqueue);
+}
+
 static const xc_sched_ops scope_ops = {
     .distribute = scope_distribute,
     .topup = scope_topup,
     .completed = scope_completed,
     .requeue = scope_requeue_test,
     .removed = scope_removed,
+    .unsent = scope_unsent,
 };
 
 static PyObject *
@@ -642,27 +650,6 @@ static PyMethodDef scope_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyObject *
-scope_get_tests_finished(PyObject *op, void *closure)
-{
-    (void)closure;
-    xc_scope *self = (xc_scope *)op;
-    int finished = self->base.ncollections >= self->base.numnodes &&
-                   xc_ideque_len(&self->workqueue) == 0 &&
-                   !xc_ledger_any_node_has(&self->base.ledger, 2);
-    return PyBool_FromLong(finished);
-}
-
-static PyObject *
-scope_get_has_pending(PyObject *op, void *closure)
-{
-    (void)closure;
-    xc_scope *self = (xc_scope *)op;
-    int has = xc_ideque_len(&self->workqueue) > 0 ||
-              xc_ledger_any_node_has(&self->base.ledger, 1);
-    return PyBool_FromLong(has);
-}
-
 /* Python: [list(unit) for unit in self.workqueue] */
 static PyObject *
 scope_get_pending_units(PyObject *op, void *closure)
@@ -711,12 +698,6 @@ scope_get_reorder(PyObject *op, void *closure)
 }
 
 static PyGetSetDef scope_getset[] = {
-    {"tests_finished", scope_get_tests_finished, NULL,
-     PyDoc_STR("True when no unit waits and every node has at most the\n"
-               "test it is running left."),
-     NULL},
-    {"has_pending", scope_get_has_pending, NULL,
-     PyDoc_STR("True while some test is not sent or not completed."), NULL},
     {"pending_units", scope_get_pending_units, NULL,
      PyDoc_STR("The units not sent yet, in order, each a list of indices."),
      NULL},

@@ -254,6 +254,23 @@ xc_sched_report_mismatch(xc_sched *self, xc_sched_state *ss,
 }
 
 int
+xc_sched_call_node(xc_sched *self, Py_ssize_t slot, PyObject *method,
+                   PyObject *arg)
+{
+    /* The node is held while its method runs: the call may remove it.
+     * The call may use argv[0] for a while, as in PyObject_CallMethod*. */
+    PyObject *argv[2] = {Py_NewRef(xc_sched_node(self, slot)), arg};
+    size_t nargsf = (arg != NULL ? 2 : 1) | PY_VECTORCALL_ARGUMENTS_OFFSET;
+    PyObject *res = PyObject_VectorcallMethod(method, argv, nargsf, NULL);
+    Py_DECREF(argv[0]);
+    if (res == NULL) {
+        return -1;
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
+int
 xc_sched_call_with_tail(xc_sched *self, Py_ssize_t slot, Py_ssize_t n,
                         PyObject *method)
 {
@@ -266,15 +283,9 @@ xc_sched_call_with_tail(xc_sched *self, Py_ssize_t slot, Py_ssize_t n,
     if (indices == NULL) {
         return -1;
     }
-    PyObject *node = Py_NewRef(xc_sched_node(self, slot));
-    PyObject *res = PyObject_CallMethodOneArg(node, method, indices);
-    Py_DECREF(node);
+    int r = xc_sched_call_node(self, slot, method, indices);
     Py_DECREF(indices);
-    if (res == NULL) {
-        return -1;
-    }
-    Py_DECREF(res);
-    return 0;
+    return r;
 }
 
 int
@@ -288,14 +299,7 @@ int
 xc_sched_shutdown_node(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot)
 {
     xc_ledger_node(&self->ledger, slot)->flags |= XC_NODE_SHUTDOWN_SENT;
-    PyObject *node = Py_NewRef(xc_sched_node(self, slot));
-    PyObject *res = PyObject_CallMethodNoArgs(node, ss->str_shutdown);
-    Py_DECREF(node);
-    if (res == NULL) {
-        return -1;
-    }
-    Py_DECREF(res);
-    return 0;
+    return xc_sched_call_node(self, slot, ss->str_shutdown, NULL);
 }
 
 int

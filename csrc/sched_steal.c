@@ -237,7 +237,7 @@ steal_check(xc_steal *self, xc_sched_state *ss)
 {
     Py_ssize_t *up = NULL, *idle = NULL;
     Py_ssize_t nslots = self->base.ledger.nslots;
-    int short_of_work = 0;
+    int short_of_work = 0, rc = -1;
     if (!self->base.scheduled) {
         /* Before the first distribution every node is idle and nothing is
          * pending: pytest-xdist would shut them all down here when a node
@@ -332,13 +332,11 @@ steal_check(xc_steal *self, xc_sched_state *ss)
     }
     self->steal_slot = victim;
 done:
-    PyMem_Free(up);
-    PyMem_Free(idle);
-    return 0;
+    rc = 0;
 error:
     PyMem_Free(up);
     PyMem_Free(idle);
-    return -1;
+    return rc;
 }
 
 /* --- the type ----------------------------------------------------------- */
@@ -352,6 +350,13 @@ static int steal_given_back(xc_sched *base, xc_sched_state *ss,
 static PyObject *steal_removed(xc_sched *base, xc_sched_state *ss,
                                Py_ssize_t slot);
 
+/* ops->awaiting: a steal was sent and not answered (tests_finished) */
+static int
+steal_awaiting(const xc_sched *base)
+{
+    return ((const xc_steal *)base)->steal_slot >= 0;
+}
+
 static const xc_sched_ops steal_ops = {
     .init_format = "n:WorkStealScheduler",
     .distribute = steal_distribute,
@@ -360,6 +365,7 @@ static const xc_sched_ops steal_ops = {
     .requeue = xc_sched_requeue_first,
     .removed = steal_removed,
     .given_back = steal_given_back,
+    .awaiting = steal_awaiting,
 };
 
 static PyObject *
@@ -539,18 +545,6 @@ steal_removed(xc_sched *base, xc_sched_state *ss, Py_ssize_t slot)
 }
 
 static PyObject *
-steal_get_tests_finished(PyObject *op, void *closure)
-{
-    (void)closure;
-    xc_steal *self = (xc_steal *)op;
-    int finished = self->base.ncollections >= self->base.numnodes &&
-                   xc_ledger_unsent(&self->base.ledger) == 0 &&
-                   self->steal_slot < 0 &&
-                   !xc_ledger_any_node_has(&self->base.ledger, 2);
-    return PyBool_FromLong(finished);
-}
-
-static PyObject *
 steal_get_requested(PyObject *op, void *closure)
 {
     (void)closure;
@@ -564,10 +558,6 @@ steal_get_requested(PyObject *op, void *closure)
 static PyGetSetDef steal_getset[] = {
     {"pending", xc_sched_get_pending, NULL,
      PyDoc_STR("Indices not yet sent to any node, in order."), NULL},
-    {"tests_finished", steal_get_tests_finished, NULL,
-     PyDoc_STR("True when nothing waits, no steal is in flight and every\n"
-               "node has at most the test it is running left."),
-     NULL},
     {"steal_requested_from_node", steal_get_requested, NULL,
      PyDoc_STR("The node a steal was sent to and has not answered, or "
                "None."),

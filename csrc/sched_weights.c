@@ -36,16 +36,14 @@
 
 /* Python: self._durations = dict(durations) (read at schedule()) */
 PyObject *
-xc_sched_set_durations(PyObject *op, PyTypeObject *cls, PyObject *const *args,
-                       Py_ssize_t nargs, PyObject *kwnames)
+xc_sched_set_durations(PyObject *op, PyTypeObject *Py_UNUSED(cls),
+                       PyObject *const *args, Py_ssize_t nargs,
+                       PyObject *kwnames)
 {
-    static const char *const names[] = {"durations"};
+    static const xc_sched_sig sig = {"set_durations", {"durations"}, 1, 1};
     PyObject *arg = NULL;
     xc_sched *self = (xc_sched *)op;
-    (void)cls;
-    if (xc_sched_check(self) < 0 ||
-        xc_parse_args("set_durations", args, nargs, kwnames, names, 1, 1,
-                      &arg) < 0) {
+    if (xc_sched_enter(self, &sig, args, nargs, kwnames, &arg) < 0) {
         return NULL;
     }
     PyObject *copy = NULL;
@@ -80,6 +78,7 @@ xc_sched_weights(xc_sched *self, double **out, double *total)
 {
     double *w = NULL, *known = NULL;
     Py_ssize_t nknown = 0;
+    int rc = -1;
     *out = NULL;
     *total = 0.0;
     if (self->durations == NULL || self->base_ids == NULL ||
@@ -115,26 +114,23 @@ xc_sched_weights(xc_sched *self, double **out, double *total)
             known[nknown++] = d;
         }
     }
-    if (nknown == 0) {
-        PyMem_Free(w);
-        PyMem_Free(known);
-        return 0;
-    }
-    qsort(known, (size_t)nknown, sizeof(double), double_cmp);
-    double median = known[nknown / 2];
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (w[i] < 0.0) {
-            w[i] = median;
+    if (nknown > 0) { /* else no test is timed: *out stays NULL */
+        qsort(known, (size_t)nknown, sizeof(double), double_cmp);
+        double median = known[nknown / 2];
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (w[i] < 0.0) {
+                w[i] = median;
+            }
+            *total += w[i];
         }
-        *total += w[i];
+        *out = w;
+        w = NULL;
     }
-    PyMem_Free(known);
-    *out = w;
-    return 0;
+    rc = 0;
 error:
     PyMem_Free(w);
     PyMem_Free(known);
-    return -1;
+    return rc;
 }
 
 int
@@ -170,24 +166,6 @@ xc_sched_weigh_ledger(xc_sched *self)
     return xc_ledger_weigh(&self->ledger, w, n, big);
 }
 
-/* A unit's id and expected seconds, for sorting. */
-typedef struct {
-    double w;
-    Py_ssize_t pos; /* its place in the size order */
-    Py_ssize_t unit;
-} unit_weight;
-
-/* qsort order: descending seconds, then the size order (stable). */
-static int
-unit_weight_cmp(const void *a, const void *b)
-{
-    const unit_weight *x = a, *y = b;
-    if (x->w != y->w) {
-        return x->w > y->w ? -1 : 1;
-    }
-    return (x->pos > y->pos) - (x->pos < y->pos);
-}
-
 /* With durations (set_durations): reorder order[0:count] by each unit's
  * expected seconds, longest first, ties in the order given.  Nothing
  * changes when no test is timed.  0 / -1. */
@@ -202,7 +180,7 @@ xc_sched_order_units(xc_sched *self, const xc_units *units, Py_ssize_t count,
     if (w == NULL) {
         return 0;
     }
-    unit_weight *wu = PyMem_New(unit_weight, (size_t)count + 1);
+    xc_weighed *wu = PyMem_New(xc_weighed, (size_t)count + 1);
     if (wu == NULL) {
         PyMem_Free(w);
         PyErr_NoMemory();
@@ -215,12 +193,12 @@ xc_sched_order_units(xc_sched *self, const xc_units *units, Py_ssize_t count,
         for (Py_ssize_t j = 0; j < len; j++) {
             wu[k].w += w[tests[j]];
         }
-        wu[k].pos = k;
-        wu[k].unit = order[k];
+        wu[k].key = k; /* ties in the order given */
+        wu[k].item = order[k];
     }
-    qsort(wu, (size_t)count, sizeof(unit_weight), unit_weight_cmp);
+    xc_sort_heaviest_first(wu, count);
     for (Py_ssize_t k = 0; k < count; k++) {
-        order[k] = wu[k].unit;
+        order[k] = wu[k].item;
     }
     PyMem_Free(wu);
     PyMem_Free(w);

@@ -50,6 +50,16 @@ xc_state_from_module(PyObject *module)
     return (xc_state *)PyModule_GetState(module);
 }
 
+/* Flags of our GC types that Python code may neither subclass nor change
+ * (FrameWriter, Pump, Feeder, HookExec): immutable where the Python has
+ * Py_TPFLAGS_IMMUTABLETYPE (3.10+).  The schedulers: XC_SCHED_FLAGS. */
+#ifdef Py_TPFLAGS_IMMUTABLETYPE
+#define XC_GC_TYPE_FLAGS                                                     \
+    (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE)
+#else
+#define XC_GC_TYPE_FLAGS (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC)
+#endif
+
 /* Helper to create a heap type from a spec and add it to the module.
  * Returns a new reference (stored by the caller in the state). */
 PyTypeObject *xc_add_type(PyObject *module, PyType_Spec *spec,
@@ -61,6 +71,11 @@ typedef struct {
     size_t offset;
     const char *text;
 } xc_name;
+
+/* An entry of such a table: field `field` of the state struct `type`. */
+#define XC_NAME(type, field, text) {offsetof(type, field), text}
+/* The number of entries of a table (an array, not a pointer). */
+#define XC_NNAMES(names) (sizeof(names) / sizeof((names)[0]))
 
 /* Fill every field of `names` in `state` with its interned text: 0, or -1
  * with an exception set.  xc_clear_names() releases them. */

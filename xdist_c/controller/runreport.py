@@ -62,6 +62,13 @@ PHASES = ("setup", "call", "teardown")
 CONTROLLER = "master"  # the worker id of a run that does not distribute
 
 
+def _elapsed(start: float, end: float) -> float:
+    """The time from ``start`` to ``end``, never negative: the times come
+    from different clocks (a worker's, moved by its offset, the
+    controller's), so an end may fall a little before its start."""
+    return max(0.0, end - start)
+
+
 @dataclass
 class TestRun:
     """One run of one test on one worker, in the controller's clock."""
@@ -75,7 +82,7 @@ class TestRun:
 
     @property
     def duration(self) -> float:
-        return max(0.0, self.stop - self.start)
+        return _elapsed(self.start, self.stop)
 
 
 @dataclass
@@ -89,11 +96,11 @@ class WorkerStats:
 
     @property
     def span(self) -> float:
-        return max(0.0, self.span_end - self.span_start)
+        return _elapsed(self.span_start, self.span_end)
 
     @property
     def idle(self) -> float:
-        return max(0.0, self.span - self.busy)
+        return _elapsed(self.busy, self.span)
 
     @property
     def share(self) -> float:
@@ -102,7 +109,7 @@ class WorkerStats:
 
     @property
     def waited(self) -> float:
-        return max(0.0, self.span_end - self.last_finish)
+        return _elapsed(self.last_finish, self.span_end)
 
 
 @dataclass
@@ -114,7 +121,7 @@ class RunStats:
 
     @property
     def wall(self) -> float:
-        return max(0.0, self.end - self.start)
+        return _elapsed(self.start, self.end)
 
     @property
     def lost(self) -> float:
