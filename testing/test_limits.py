@@ -203,9 +203,9 @@ def test_timeout_reports_the_stack_kills_and_replaces(
     # once asked a killed worker again before it was seen to go down, and
     # that second answer replaced the report's stack with none).
     for name in hanging:
-        assert re.search(rf'File ".*test_hang.py", line \d+ in {name}', out), (name, out)
+        assert re.search(rf'File ".*test_hang.py", line \d+ in {name}', failures), (name, out)
     assert "(no stack could be recorded)" not in out
-    assert out.count("Python stack of worker") == 4
+    assert failures.count("Python stack of worker") == 4
     assert out.count("(killed after a test timeout)") == 4
     assert "crashed" not in out
     if sys.platform.startswith("linux"):
