@@ -39,7 +39,7 @@ def run(python, args, cwd):
     proc = subprocess.run([python, "-m", "pytest", "-q", *args], cwd=cwd, env=env, capture_output=True, text=True)
     took = time.perf_counter() - t0
     if proc.returncode != 0:
-        sys.exit("failed: %s\n%s" % (" ".join(args), proc.stdout[-2000:]))
+        sys.exit("failed: %s\n%s" % (" ".join(args), proc.stdout[-2000:] + proc.stderr[-2000:]))
     phase = re.search(r" in ([0-9.]+)s \(first test's start to last test's end\)", proc.stdout)
     return took, float(phase.group(1)) if phase else None
 

@@ -14,28 +14,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import bench_run  # noqa: E402
+from bench_durations import wall  # noqa: E402
 
 # (name, tests, tests per module, the -n 2 target as a ratio to serial)
 SUITES = [("one", 1, 1, 1.4), ("trivial-500", 500, 100, 1.0), ("trivial-5000", 5000, 100, 0.75)]
-
-
-def wall(python, args, cwd):
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [python, "-m", "pytest", "-q", *args], cwd=cwd, env=bench_run.run_env(), capture_output=True, text=True
-    )
-    took = time.perf_counter() - t0
-    if proc.returncode != 0:
-        sys.exit("failed: %s\n%s" % (" ".join(args), proc.stdout[-2000:] + proc.stderr[-2000:]))
-    return took
 
 
 def main(argv=None):
