@@ -49,7 +49,6 @@ class StdoutRelay:
         sys.stdout = self._devnull
         self._marker = b"\0xdist-c-drain-" + os.urandom(8).hex().encode() + b"\0"
         self._drained = threading.Semaphore(0)
-        self._drains = 0  # the markers passed so far (the relay thread's)
         sys.stdout.flush()
         self._read_fd, write_fd = os.pipe()
         self._saved = os.dup(1)
@@ -69,6 +68,7 @@ class StdoutRelay:
     def _pump(self) -> None:
         marker = self._marker
         held = b""  # a possible start of the marker, kept for the next read
+        tests_sent = 0  # the markers passed: tests whose output is sent
         while True:
             try:
                 chunk = os.read(self._read_fd, CHUNK_BYTES)
@@ -89,8 +89,8 @@ class StdoutRelay:
             if data:
                 self._send(data)
             if drains:
-                self._drains += drains
-                self._send(self._drains)  # what came before is sent
+                tests_sent += drains
+                self._send(tests_sent)  # what came before is sent
             for _ in range(drains):
                 self._drained.release()
         if held:
