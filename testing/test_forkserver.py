@@ -605,6 +605,68 @@ def test_a_changed_locale_variable_means_a_spawn(facts_suite: pytest.Pytester) -
     assert describe == "fork server on (0 forked); spawned instead: 2 (LC_ALL changed since the fork server started)"
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        # Read by execnet's import, which the server did in its warm-up.
+        ("EXECNET_XC_TEST", "1"),
+        # Where platform.platform() found ``uname`` in the warm-up.
+        ("PATH", os.environ["PATH"] + os.pathsep + "/nonexistent-xc"),
+    ],
+)
+def test_a_variable_the_warm_up_read_means_a_spawn(facts_suite: pytest.Pytester, name: str, value: str) -> None:
+    facts_suite.makeconftest(
+        CONFTEST + DESCRIBE_CONFTEST + f"\ndef pytest_configure(config):\n    os.environ[{name!r}] = {value!r}\n"
+    )
+    result = _run(facts_suite, *_pytest_args())
+    assert result.returncode == 0, result.stdout + result.stderr
+    controller, facts = _facts(facts_suite)
+    assert {f["ppid"] for f in facts.values()} == {controller}
+    describe = (facts_suite.path / "describe.txt").read_text()
+    assert describe == f"fork server on (0 forked); spawned instead: 2 ({name} changed since the fork server started)"
+
+
+WARM_UP_UNDONE = """
+import sys
+from xdist_c.launch import forkserver
+
+before = set(sys.modules)
+forkserver._warm_up()
+warmed = set(sys.modules) - before
+# What execnet's exit handler does, made visible.
+sys.modules["execnet.multi"].Group.terminate = lambda self, timeout=None: print("execnet's exit handler ran")
+forkserver._undo_warm_up_if_shadowed(sys.argv[1])
+print(sorted(warmed & {"execnet", "execnet.multi", "xdist_c.worker"}))
+print(sorted(warmed & set(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize("shadow", ["execnet", "execnet.py", None])
+def test_warm_up_is_undone_where_the_directory_has_an_execnet(tmp_path: Any, shadow: str | None) -> None:
+    """A spawned worker's ``python -c`` imports execnet from its working
+    directory first: there a forked worker drops what the server imported
+    (and the exit handler execnet registered) so that its bootstrap imports
+    again."""
+    if shadow == "execnet":
+        (tmp_path / "execnet").mkdir()
+    elif shadow == "execnet.py":
+        (tmp_path / "execnet.py").write_text("")
+    result = subprocess.run(
+        [sys.executable, "-c", WARM_UP_UNDONE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        env=_child_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    warmed, left, *at_exit = result.stdout.splitlines()
+    assert warmed == "['execnet', 'execnet.multi', 'xdist_c.worker']"
+    if shadow is None:
+        assert left != "[]" and at_exit == ["execnet's exit handler ran"]
+    else:
+        assert left == "[]" and at_exit == []
+
+
 def test_a_changed_resource_limit_means_a_spawn(facts_suite: pytest.Pytester) -> None:
     """A conftest lowering a limit after the server forked: spawned workers
     inherit it, forked ones would not."""

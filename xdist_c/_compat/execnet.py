@@ -15,6 +15,7 @@ the worker runs the same, its stderr is not captured.
 
 from __future__ import annotations
 
+import atexit
 from typing import Any
 from typing import Callable
 
@@ -87,6 +88,15 @@ def make_popen_gateway(
         channel.send((spec.chdir, (spec.nice and int(spec.nice)) or 0, spec.env))
         channel.waitclose()
     return gateway
+
+
+def forget_default_group() -> None:
+    """Unregister the exit handler execnet's import registered for its
+    default group (``Group._cleanup_atexit``), for a process that drops its
+    execnet modules to import others."""
+    handler = getattr(execnet.default_group, "_cleanup_atexit", None)
+    if handler is not None:
+        atexit.unregister(handler)
 
 
 def gateway_io(gateway: Any) -> Any:

@@ -109,12 +109,16 @@ _ENV_FLAGS = {
 
 
 # Variables a fresh interpreter reads only while it starts: PYTHON* (flags,
-# sys.path, hash seed, ...) and the locale's (LC_CTYPE, encodings).  A
-# worker asked for while they differ from what the server started with must
-# be spawned.  (TZ is read again in each forked worker: time.tzset().)
+# sys.path, hash seed, ...) and the locale's (LC_CTYPE, encodings); and
+# those the server's warm-up (_warm_up) read: EXECNET_* (execnet's import)
+# and PATH (where ``uname`` is found).  A worker asked for while they differ
+# from what the server started with must be spawned.  (TZ is read again in
+# each forked worker: time.tzset().)
 def _startup_env(env: Any = None) -> dict[str, str]:
     env = os.environ if env is None else env
-    return {k: v for k, v in env.items() if k.startswith(("PYTHON", "LC_")) or k in ("LANG", "LANGUAGE")}
+    return {
+        k: v for k, v in env.items() if k.startswith(("PYTHON", "LC_", "EXECNET_")) or k in ("LANG", "LANGUAGE", "PATH")
+    }
 
 
 def _initial_environ() -> dict[str, str] | None:
@@ -686,6 +690,7 @@ class _Server:
             os.dup2(devnull, fd)
         os.close(devnull)
         self._release_controller_fds(keep={0, 1, 2, self.sock.fileno(), wake_r, wake_w})
+        _warm_up()
         poller = select.poll()
         poller.register(self.sock.fileno(), select.POLLIN)
         poller.register(wake_r, select.POLLIN)
@@ -830,6 +835,7 @@ class _Server:
         self.sock.detach()
         os.umask(umask)
         os.chdir(cwd)
+        _undo_warm_up_if_shadowed(cwd)
         os.environ.clear()
         os.environ.update(env)
         if hasattr(time, "tzset"):
@@ -896,6 +902,42 @@ def _drop_controller_state() -> None:
     linecache.clearcache()
 
 
+def _warm_up() -> None:
+    """Do once, in the server, what every worker does first and would give
+    the same result in each: execnet's bootstrap imports execnet, the
+    remote side imports :mod:`xdist_c.worker`, and the worker's ready
+    message carries ``platform.platform()`` (which runs ``uname -p``).
+    Workers forked afterwards find these done.  What they depend on is
+    checked: the variables they read are among _startup_env()'s (a change
+    spawns the worker), and a working directory with an execnet of its own
+    undoes the imports (_undo_warm_up_if_shadowed)."""
+    before = set(sys.modules)
+    try:
+        import platform
+
+        platform.platform()
+        import execnet  # noqa: F401 -- imported for the workers
+
+        import xdist_c.worker  # noqa: F401
+    except Exception:  # pragma: no cover - the workers will say what fails
+        pass
+    _WARM_MODULES.update(set(sys.modules) - before)
+
+
+def _undo_warm_up_if_shadowed(cwd: str) -> None:
+    """A spawned worker runs ``python -c``, whose ``sys.path`` starts with
+    its working directory: where that holds an execnet, the bootstrap
+    imports that one, so the modules the warm-up imported are dropped (and
+    the exit handler execnet's import registered)."""
+    if not any(os.path.exists(os.path.join(cwd, name)) for name in ("execnet", "execnet.py")):
+        return
+    from xdist_c._compat import execnet as execnet_compat
+
+    execnet_compat.forget_default_group()
+    for name in _WARM_MODULES:
+        sys.modules.pop(name, None)
+
+
 def _system_exit_code(exc: SystemExit) -> int:
     code = exc.code
     if code is None:
@@ -909,6 +951,8 @@ def _system_exit_code(exc: SystemExit) -> int:
     return 1
 
 
+# The modules _warm_up() imported (filled in the server).
+_WARM_MODULES: set[str] = set()
 # The io objects the server inherited from the controller (filled in the
 # server): a worker leaves them alone at exit.
 _PREFORK_IO: weakref.WeakSet[io.IOBase] = weakref.WeakSet()
