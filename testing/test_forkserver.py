@@ -302,6 +302,25 @@ def test_exit_statuses_reach_the_crash_report(pytester: pytest.Pytester, switch:
     assert "worker 'gw1' crashed while running 'test_crash.py::test_exit' (exit code 3)" in out
 
 
+def test_workers_asked_for_at_once_each_get_their_own_process(pytester: pytest.Pytester) -> None:
+    """Requests to the server overlap (one per worker, from several
+    threads) and are answered in order: each worker's process is its own,
+    so each exit status reaches the report of the worker that exited."""
+    pytester.makepyfile(
+        test_exits="""
+        import os
+
+        def test_exit(worker_id):
+            os._exit(10 + int(worker_id[2:]))
+        """
+    )
+    result = _run(pytester, "-m", "pytest", "-n", "6", "--dist", "each", "-p", "no:cacheprovider", "-v")
+    assert result.returncode == 1
+    for i in range(6):
+        assert f"worker 'gw{i}' crashed while running 'test_exits.py::test_exit' (exit code {10 + i})" in result.stdout
+    assert "fork server on (6 forked)" in result.stdout
+
+
 def test_server_killed_mid_run_loses_nothing(pytester: pytest.Pytester) -> None:
     after = "".join(f"\ndef test_after_{i}():\n    pass\n" for i in range(20))
     pytester.makepyfile(

@@ -453,3 +453,27 @@ class TestRuns:
         assert "\x1b[J" in tail
         assert "1 failed, 5 passed, 1 skipped" in re.sub(r"\x1b\[[0-9;]*m", "", tail)
         assert "xdist-c: running" not in tail[tail.index("\x1b[J") :]
+
+
+IMPORTED_CONFTEST = """
+import sys
+
+def pytest_unconfigure(config):
+    if not hasattr(config, "workerinput"):
+        with open("imported.txt", "w") as f:
+            f.write(str("xdist_c.controller.runreport" in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "imported"),
+    [(["-n", "0"], False), (["-n", "2"], False), (["-n", "2", "--run-report"], True), (["--status-line"], True)],
+)
+def test_imported_only_where_an_option_asks(pytester: pytest.Pytester, args: list[str], imported: bool) -> None:
+    """Every run's start-up pays for the modules it imports: the run
+    report's is imported only where it is used."""
+    pytester.makeconftest(IMPORTED_CONFTEST)
+    pytester.makepyfile("def test_one(): pass")
+    result = pytester.runpytest_subprocess(*args, "-p", "no:cacheprovider")
+    assert result.ret == 0
+    assert (pytester.path / "imported.txt").read_text() == str(imported)

@@ -460,10 +460,20 @@ def pytest_configure(config: pytest.Config) -> None:
             from xdist_c.speedups import teardownindex
 
             teardownindex.install(tr)
-    if not hasattr(config, "workerinput"):
+    if not hasattr(config, "workerinput") and _run_report_wanted(config):
         from xdist_c.controller import runreport
 
         runreport.install(config)
+
+
+def _run_report_wanted(config: pytest.Config) -> bool:
+    """Whether an option asks for :mod:`xdist_c.controller.runreport` (only
+    then is it imported)."""
+    return bool(
+        config.getoption("xdist_c_run_report", False)
+        or config.getoption("xdist_c_trace_file", None)
+        or config.getoption("xdist_c_status_line", False)
+    )
 
 
 # ---------------------------------------------------------------- public API

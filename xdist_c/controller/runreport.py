@@ -622,15 +622,7 @@ def _run_title(config: pytest.Config) -> str:
     return "(no distribution)" if dist == "no" else f"--dist {dist}"
 
 
-def wanted(config: pytest.Config) -> bool:
-    return bool(
-        config.getoption("xdist_c_run_report", False)
-        or config.getoption("xdist_c_trace_file", None)
-        or config.getoption("xdist_c_status_line", False)
-    )
-
-
 def install(config: pytest.Config) -> None:
-    """Register the recorder when an option asks for it (controller only)."""
-    if wanted(config) and not hasattr(config, "workerinput"):
-        config.pluginmanager.register(RunRecorder(config), "xdist_c_runreport")
+    """Register the recorder (the controller's plugin calls this where an
+    option asks for it)."""
+    config.pluginmanager.register(RunRecorder(config), "xdist_c_runreport")

@@ -398,8 +398,14 @@ class ForkServer:
         self.pid = pid
         self._pidfd: int | None = os.pidfd_open(pid)
         self._sock = ours
-        self._lock = threading.Lock()  # one request at a time
-        self._replies: list[Any] = []
+        # Requests are sent one at a time, each numbered (its ticket); the
+        # server answers them in that order, so the n-th reply is ticket
+        # n's, and W workers asked for at once are forked one right after
+        # another rather than each after the previous one's answer.
+        self._lock = threading.Lock()
+        self._sent = 0
+        self._answered = 0
+        self._replies: dict[int, Any] = {}  # by ticket, until taken
         self._reply_ready = threading.Condition()
         self._procs: dict[int, ForkedProcess] = {}
         self._exits: dict[int, int] = {}  # statuses of pids not yet registered
@@ -420,7 +426,8 @@ class ForkServer:
                         os.close(fd)
                 else:
                     with self._reply_ready:
-                        self._replies.append((reply, fds))
+                        self._replies[self._answered] = (reply, fds)
+                        self._answered += 1
                         self._reply_ready.notify_all()
         except (OSError, ValueError, EOFError, TypeError):
             pass
@@ -471,19 +478,19 @@ class ForkServer:
                     socket.send_fds(self._sock, [payload], [r0, w1, w2])
                 except OSError as exc:
                     return f"cannot reach the fork server: {exc}"
-                answer = None
-                deadline = time.monotonic() + _REPLY_TIMEOUT
-                with self._reply_ready:
-                    while not self._replies and self.alive and time.monotonic() < deadline:
-                        self._reply_ready.wait(deadline - time.monotonic())
-                    if self._replies:
-                        answer = self._replies.pop(0)
-                if answer is None:
-                    if self.alive:  # no answer in time
-                        self._give_up()
-                        return "the fork server did not answer"
-                    return "the fork server is gone"
-                reply, fds = answer
+                ticket = self._sent
+                self._sent += 1
+            deadline = time.monotonic() + _REPLY_TIMEOUT
+            with self._reply_ready:
+                while ticket not in self._replies and self.alive and time.monotonic() < deadline:
+                    self._reply_ready.wait(deadline - time.monotonic())
+                answer = self._replies.pop(ticket, None)
+            if answer is None:
+                if self.alive:  # no answer in time
+                    self._give_up()
+                    return "the fork server did not answer"
+                return "the fork server is gone"
+            reply, fds = answer
             if reply[0] != "pid" or len(fds) != 1:
                 for fd in fds:
                     os.close(fd)
