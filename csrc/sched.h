@@ -106,7 +106,9 @@ struct xc_sched {
     Py_ssize_t maxschedchunk; /* load; meaningful if has_maxschedchunk */
     Py_ssize_t ncollections;  /* accepted collections (never decreases) */
     int has_maxschedchunk;
-    int scheduled; /* load: collection agreed on and distributed */
+    int scheduled;      /* load: collection agreed on and distributed */
+    double mean_test_s; /* load: moving mean of the tests' durations as
+                           completed (0: none reported yet) */
 };
 
 /* Flags of every scheduler type: GC, subclassable, with an instance
@@ -310,6 +312,14 @@ PyObject *xc_sched_set_durations(PyObject *self, PyTypeObject *cls,
  * *out (free with PyMem_Free), or NULL when no test of the collection is
  * timed; *total receives the sum.  0 / -1. */
 int xc_sched_weights(xc_sched *self, double **out, double *total);
+
+/* load: the seconds of work a node keeps queued at least, beyond
+ * pytest-xdist's two tests, so that it does not run dry while the next
+ * tests are on their way (a completion, the controller's reply, the
+ * worker's wake-up: a millisecond or more on a busy machine).  At most
+ * XC_REFILL_MAX_TESTS tests. */
+#define XC_REFILL_COVER 0.003
+#define XC_REFILL_MAX_TESTS 64
 
 /* Seconds below which a test is never moved ahead by duration order. */
 #define XC_LONG_TEST_FLOOR 0.05

@@ -45,12 +45,17 @@
  *             if node has a home (split collection; home_cap()):
  *                 cap = max(2, (have + len(home)) // 4)
  *                 hi = min(hi, cap); lo = min(lo, max(2, cap // 2))
+ *             keep = refill_floor()   # the tests of XC_REFILL_COVER s
+ *             if keep > 2: lo = max(lo, keep); hi = max(hi, 2 * keep)
  *             if have < lo and not (duration >= 0.1 and have >= 2):
  *                 self._send(node, min(hi - have,
  *                                      max(2 - have, self.maxschedchunk)))
  *
  *         def mark_test_complete(self, node, item_index, duration=0):
  *             node_pending.remove(item_index)      # O(1): it is in front
+ *             if duration > 0:                     # moving mean, 1/8
+ *                 self.mean += ((duration - self.mean) / 8
+ *                               if self.mean else duration)
  *             self._check_schedule(node, duration)
  *
  *         def mark_test_pending(self, item):
@@ -123,6 +128,26 @@ home_cap(const xc_node_rec *rec, Py_ssize_t have)
         return PY_SSIZE_T_MAX;
     }
     return xc_ssize_max(2, (have + home) / 4);
+}
+
+/* How many tests a node keeps queued at least: those it runs in
+ * XC_REFILL_COVER seconds at the mean duration so far, within
+ * [2, XC_REFILL_MAX_TESTS]; 2 (pytest-xdist's) before any test is timed
+ * and for tests of a millisecond and more.  Near the end a node may so hold
+ * up to 2 * XC_REFILL_COVER seconds more than another: less than the
+ * refills it would wait for. */
+static Py_ssize_t
+refill_floor(const xc_sched *self)
+{
+    double mean = self->mean_test_s;
+    if (!(mean > 0) || mean * 2 >= XC_REFILL_COVER) {
+        return 2;
+    }
+    double tests = XC_REFILL_COVER / mean;
+    if (tests >= XC_REFILL_MAX_TESTS) {
+        return XC_REFILL_MAX_TESTS;
+    }
+    return xc_ssize_max(2, (Py_ssize_t)tests);
 }
 
 /* With durations (ledger weights): move tests to the node one at a time,
@@ -206,6 +231,11 @@ load_check_schedule(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
     Py_ssize_t cap = home_cap(rec, have);
     hi = xc_ssize_min(hi, cap);
     lo = xc_ssize_min(lo, xc_ssize_max(2, cap / 2));
+    Py_ssize_t keep = refill_floor(self);
+    if (keep > 2) {
+        lo = xc_ssize_max(lo, keep);
+        hi = xc_ssize_max(hi, 2 * keep);
+    }
     if (have >= lo) {
         return 0;
     }
@@ -366,6 +396,11 @@ static int
 load_completed(xc_sched *self, xc_sched_state *ss, Py_ssize_t slot,
                double duration)
 {
+    if (duration > 0 && duration < 1e9) {
+        double mean = self->mean_test_s;
+        self->mean_test_s =
+            mean > 0 ? mean + (duration - mean) / 8 : duration;
+    }
     return load_check_schedule(self, ss, slot, duration);
 }
 

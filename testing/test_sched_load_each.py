@@ -361,6 +361,43 @@ class TestLoadBasics:
         assert sched.remove_node(n3) is None
 
 
+class TestLoadRefillFloor:
+    """A node keeps XC_REFILL_COVER (3 ms) of work queued at the mean
+    duration so far, so that it does not run dry while its next tests are
+    on their way; tests of 1.5 ms and more keep pytest-xdist's two."""
+
+    @staticmethod
+    def drive(duration: float, n: int = 200) -> tuple[list[Any], list[Any], list[int]]:
+        """Complete n1's tests one by one, each taking ``duration``: what
+        both nodes were sent, and what n1 held after each completion
+        while tests were still unsent."""
+        sched, (n1, n2) = load(n, 2)
+        held = []
+        while sched.node_pending(n1):
+            sched.mark_test_complete(n1, sched.node_pending(n1)[0], duration)
+            if sched.pending:
+                held.append(len(sched.node_pending(n1)))
+        return n1.sent, n2.sent, held
+
+    @pytest.mark.parametrize("duration", [0.002, 0.01, 0.05])
+    def test_tests_of_milliseconds_are_sent_as_by_pytest_xdist(self, duration: float) -> None:
+        assert self.drive(duration) == self.drive(0.0)
+
+    def test_fast_tests_keep_the_refill_time_queued(self) -> None:
+        *_, held = self.drive(0.0002)
+        # 0.003 s / 0.0002 s: 15 tests, never fewer while some are unsent.
+        assert held and min(held) >= 15
+        # pytest-xdist's rule lets the node run down to two.
+        *_, reference = self.drive(0.0)
+        assert min(reference) < 15
+
+    def test_at_most_64_tests_are_kept(self) -> None:
+        *_, held = self.drive(1e-7, n=1000)
+        # Not the 30,000 tests of 3 ms: once pytest-xdist's rule would keep
+        # fewer, the node runs down to 64 before it is topped up.
+        assert 64 <= min(held) <= 2 * 64
+
+
 class TestLoadCollectionMismatch:
     def test_subclass_hook_called_nothing_scheduled(self) -> None:
         calls: list[tuple[Any, ...]] = []
