@@ -225,8 +225,10 @@ class SplitCollection:
         nfiles = len(self.files)
         self.taken = self._blocker(items) is None
         if self.taken:
-            self.first = self.part * nfiles // self.parts
-            self.stop = (self.part + 1) * nfiles // self.parts
+            # Blocks as even as files allow, the larger ones first: the
+            # first workers are started first.
+            self.first = -(-self.part * nfiles // self.parts)
+            self.stop = -(-(self.part + 1) * nfiles // self.parts)
         else:
             self.first, self.stop = 0, nfiles
         orig_genitems = self._orig_genitems
