@@ -225,10 +225,8 @@ class SplitCollection:
         nfiles = len(self.files)
         self.taken = self._blocker(items) is None
         if self.taken:
-            # Blocks as even as files allow, the larger ones first: the
-            # first workers are started first.
-            self.first = -(-self.part * nfiles // self.parts)
-            self.stop = -(-(self.part + 1) * nfiles // self.parts)
+            self.first = self.part * nfiles // self.parts
+            self.stop = (self.part + 1) * nfiles // self.parts
         else:
             self.first, self.stop = 0, nfiles
         orig_genitems = self._orig_genitems
