@@ -109,6 +109,8 @@ struct xc_sched {
     int scheduled;      /* load: collection agreed on and distributed */
     double mean_test_s; /* load: moving mean of the tests' durations as
                            completed (0: none reported yet) */
+    int quick_suite;    /* load: the stored durations time every test and
+                           none is long (set by xc_sched_weigh_ledger) */
 };
 
 /* Flags of every scheduler type: GC, subclassable, with an instance
@@ -311,13 +313,16 @@ PyObject *xc_sched_set_durations(PyObject *self, PyTypeObject *cls,
  * where median is that of the tests timed.  Stores a new PyMem array in
  * *out (free with PyMem_Free), or NULL when no test of the collection is
  * timed; *total receives the sum.  0 / -1. */
-int xc_sched_weights(xc_sched *self, double **out, double *total);
+int xc_sched_weights(xc_sched *self, double **out, double *total,
+                     Py_ssize_t *ntimed);
 
-/* load: the seconds of work a node keeps queued at least, beyond
- * pytest-xdist's two tests, so that it does not run dry while the next
- * tests are on their way (a completion, the controller's reply, the
- * worker's wake-up: a millisecond or more on a busy machine).  At most
- * XC_REFILL_MAX_TESTS tests. */
+/* load, in a run whose stored durations say every test is quick: the
+ * seconds of work a node keeps queued at least, beyond pytest-xdist's two
+ * tests, so that it does not run dry while the next tests are on their way
+ * (a completion, the controller's reply, the worker's wake-up: a
+ * millisecond or more on a busy machine).  At most XC_REFILL_MAX_TESTS
+ * tests.  Without durations (a first run) the next tests may be slow ones,
+ * which a deep queue would leave on one node: pytest-xdist's two. */
 #define XC_REFILL_COVER 0.003
 #define XC_REFILL_MAX_TESTS 64
 

@@ -45,7 +45,7 @@
  *             if node has a home (split collection; home_cap()):
  *                 cap = max(2, (have + len(home)) // 4)
  *                 hi = min(hi, cap); lo = min(lo, max(2, cap // 2))
- *             keep = refill_floor()   # the tests of XC_REFILL_COVER s
+ *             keep = refill_floor()   # quick suites: XC_REFILL_COVER s
  *             if keep > 2: lo = max(lo, keep); hi = max(hi, 2 * keep)
  *             if have < lo and not (duration >= 0.1 and have >= 2):
  *                 self._send(node, min(hi - have,
@@ -130,17 +130,18 @@ home_cap(const xc_node_rec *rec, Py_ssize_t have)
     return xc_ssize_max(2, (have + home) / 4);
 }
 
-/* How many tests a node keeps queued at least: those it runs in
+/* How many tests a node keeps queued at least: in a quick suite (the
+ * stored durations time every test, none long), those it runs in
  * XC_REFILL_COVER seconds at the mean duration so far, within
- * [2, XC_REFILL_MAX_TESTS]; 2 (pytest-xdist's) before any test is timed
- * and for tests of a millisecond and more.  Near the end a node may so hold
- * up to 2 * XC_REFILL_COVER seconds more than another: less than the
+ * [2, XC_REFILL_MAX_TESTS]; else, before any test completed, and for tests
+ * of 1.5 ms and more, 2 (pytest-xdist's).  Near the end a node may so hold
+ * about 2 * XC_REFILL_COVER seconds more than another: less than the
  * refills it would wait for. */
 static Py_ssize_t
 refill_floor(const xc_sched *self)
 {
     double mean = self->mean_test_s;
-    if (!(mean > 0) || mean * 2 >= XC_REFILL_COVER) {
+    if (!self->quick_suite || !(mean > 0) || mean * 2 >= XC_REFILL_COVER) {
         return 2;
     }
     double tests = XC_REFILL_COVER / mean;

@@ -26,6 +26,9 @@
  *             big = max(sum(w) / max(nodes, 1) / 50, XC_LONG_TEST_FLOOR)
  *             if any(x >= big for x in w):
  *                 self._ledger.weigh(w, big)      # long tests first
+ *             else:                               # see refill_floor()
+ *                 self.quick_suite = all(id in self._durations
+ *                                        for id in self._base_ids)
  *
  *         def _order_units(self, order):          # the scope modes
  *             w = self._weights()
@@ -74,13 +77,17 @@ double_cmp(const void *a, const void *b)
 }
 
 int
-xc_sched_weights(xc_sched *self, double **out, double *total)
+xc_sched_weights(xc_sched *self, double **out, double *total,
+                 Py_ssize_t *ntimed)
 {
     double *w = NULL, *known = NULL;
     Py_ssize_t nknown = 0;
     int rc = -1;
     *out = NULL;
     *total = 0.0;
+    if (ntimed != NULL) {
+        *ntimed = 0;
+    }
     if (self->durations == NULL || self->base_ids == NULL ||
         PyDict_GET_SIZE(self->durations) == 0) {
         return 0;
@@ -126,6 +133,9 @@ xc_sched_weights(xc_sched *self, double **out, double *total)
         *out = w;
         w = NULL;
     }
+    if (ntimed != NULL) {
+        *ntimed = nknown;
+    }
     rc = 0;
 error:
     PyMem_Free(w);
@@ -137,7 +147,8 @@ int
 xc_sched_weigh_ledger(xc_sched *self)
 {
     double *w = NULL, total = 0.0;
-    if (xc_sched_weights(self, &w, &total) < 0) {
+    Py_ssize_t ntimed = 0;
+    if (xc_sched_weights(self, &w, &total, &ntimed) < 0) {
         return -1;
     }
     if (w == NULL) {
@@ -160,6 +171,9 @@ xc_sched_weigh_ledger(xc_sched *self)
         i++;
     }
     if (i == n) {
+        /* Every test timed and none long: load may keep a few
+         * milliseconds of them queued on each node (refill_floor). */
+        self->quick_suite = ntimed == n;
         PyMem_Free(w);
         return 0;
     }
@@ -174,7 +188,7 @@ xc_sched_order_units(xc_sched *self, const xc_units *units, Py_ssize_t count,
                      Py_ssize_t *order)
 {
     double *w = NULL, total = 0.0;
-    if (xc_sched_weights(self, &w, &total) < 0) {
+    if (xc_sched_weights(self, &w, &total, NULL) < 0) {
         return -1;
     }
     if (w == NULL) {

@@ -362,16 +362,29 @@ class TestLoadBasics:
 
 
 class TestLoadRefillFloor:
-    """A node keeps XC_REFILL_COVER (3 ms) of work queued at the mean
+    """In a quick suite (the stored durations time every test and none is
+    long), a node keeps XC_REFILL_COVER (3 ms) of work queued at the mean
     duration so far, so that it does not run dry while its next tests are
-    on their way; tests of 1.5 ms and more keep pytest-xdist's two."""
+    on their way; tests of 1.5 ms and more, and runs without durations for
+    every test, keep pytest-xdist's two."""
 
     @staticmethod
-    def drive(duration: float, n: int = 200) -> tuple[list[Any], list[Any], list[int]]:
-        """Complete n1's tests one by one, each taking ``duration``: what
-        both nodes were sent, and what n1 held after each completion
-        while tests were still unsent."""
-        sched, (n1, n2) = load(n, 2)
+    def drive(
+        duration: float, n: int = 200, stored: dict[str, float] | None = None
+    ) -> tuple[list[Any], list[Any], list[int]]:
+        """Schedule n tests on two nodes with ``stored`` durations, then
+        complete n1's tests one by one, each taking ``duration``: what both
+        nodes were sent, and what n1 held after each completion while tests
+        were still unsent."""
+        sched = LoadScheduler(2)
+        n1, n2 = MockNode(), MockNode()
+        for node in (n1, n2):
+            sched.add_node(node)
+        for node in (n1, n2):
+            sched.add_node_collection(node, ids(n))
+        if stored is not None:
+            sched.set_durations(stored)
+        sched.schedule()
         held = []
         while sched.node_pending(n1):
             sched.mark_test_complete(n1, sched.node_pending(n1)[0], duration)
@@ -379,12 +392,16 @@ class TestLoadRefillFloor:
                 held.append(len(sched.node_pending(n1)))
         return n1.sent, n2.sent, held
 
+    @staticmethod
+    def quick(n: int = 200) -> dict[str, float]:
+        return dict.fromkeys(ids(n), 0.0002)
+
     @pytest.mark.parametrize("duration", [0.002, 0.01, 0.05])
     def test_tests_of_milliseconds_are_sent_as_by_pytest_xdist(self, duration: float) -> None:
-        assert self.drive(duration) == self.drive(0.0)
+        assert self.drive(duration, stored=self.quick()) == self.drive(0.0)
 
     def test_fast_tests_keep_the_refill_time_queued(self) -> None:
-        *_, held = self.drive(0.0002)
+        *_, held = self.drive(0.0002, stored=self.quick())
         # 0.003 s / 0.0002 s: 15 tests, never fewer while some are unsent.
         assert held and min(held) >= 15
         # pytest-xdist's rule lets the node run down to two.
@@ -392,10 +409,22 @@ class TestLoadRefillFloor:
         assert min(reference) < 15
 
     def test_at_most_64_tests_are_kept(self) -> None:
-        *_, held = self.drive(1e-7, n=1000)
+        *_, held = self.drive(1e-7, n=1000, stored=self.quick(1000))
         # Not the 30,000 tests of 3 ms: once pytest-xdist's rule would keep
         # fewer, the node runs down to 64 before it is topped up.
         assert 64 <= min(held) <= 2 * 64
+
+    @pytest.mark.parametrize(
+        "stored",
+        [
+            None,  # a first run: the tests still to come may be slow ones
+            dict(list(dict.fromkeys(ids(200), 0.0002).items())[:150]),  # new tests
+            {**dict.fromkeys(ids(200), 0.0002), ids(200)[-1]: 0.5},  # a long one
+        ],
+        ids=["no durations", "some untimed", "a long test"],
+    )
+    def test_only_a_suite_known_to_be_quick(self, stored: dict[str, float] | None) -> None:
+        assert self.drive(0.0002, stored=stored)[:2] == self.drive(0.0, stored=stored)[:2]
 
 
 class TestLoadCollectionMismatch:
