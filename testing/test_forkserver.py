@@ -321,6 +321,31 @@ def test_workers_asked_for_at_once_each_get_their_own_process(pytester: pytest.P
     assert "fork server on (6 forked)" in result.stdout
 
 
+RINFO_CONFTEST = """
+import json
+
+def pytest_testnodedown(node, error):
+    cached = vars(node.gateway._rinfo())
+    asked = vars(node.gateway._rinfo(update=True))  # the worker's own answer
+    with open(f"rinfo-{node.gateway.id}.json", "w") as f:
+        json.dump({"cached": cached, "asked": asked}, f)
+"""
+
+
+def test_a_forked_workers_interpreter_info_is_its_own(pytester: pytest.Pytester) -> None:
+    """execnet's ``rinfo`` of a forked worker is filled in without asking
+    it; what the worker answers when asked is the same."""
+    pytester.makeconftest(RINFO_CONFTEST)
+    pytester.makepyfile("def test_one(): pass")
+    result = _run(pytester, "-m", "pytest", "-n", "2", "-p", "no:cacheprovider", "-v")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "fork server on (2 forked)" in result.stdout
+    for gw in ("gw0", "gw1"):
+        seen = json.loads((pytester.path / f"rinfo-{gw}.json").read_text())
+        assert seen["cached"] == seen["asked"]
+        assert seen["cached"]["cwd"] == str(pytester.path)
+
+
 def test_server_killed_mid_run_loses_nothing(pytester: pytest.Pytester) -> None:
     after = "".join(f"\ndef test_after_{i}():\n    pass\n" for i in range(20))
     pytester.makepyfile(
@@ -666,16 +691,23 @@ def test_warm_up_is_undone_where_the_directory_has_an_execnet(tmp_path: Any, sha
     directory first: there a forked worker drops what the server imported
     (and the exit handler execnet registered) so that its bootstrap imports
     again."""
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
     if shadow == "execnet":
-        (tmp_path / "execnet").mkdir()
+        (workdir / "execnet").mkdir()
     elif shadow == "execnet.py":
-        (tmp_path / "execnet.py").write_text("")
+        (workdir / "execnet.py").write_text("")
+    # Run from a directory of its own: ``-c`` puts the working directory
+    # first on sys.path, and this checkout's xdist_c may not be built.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     result = subprocess.run(
-        [sys.executable, "-c", WARM_UP_UNDONE, str(tmp_path)],
+        [sys.executable, "-c", WARM_UP_UNDONE, str(workdir)],
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,
         env=_child_env(),
+        cwd=elsewhere,
     )
     assert result.returncode == 0, result.stderr
     warmed, left, *at_exit = result.stdout.splitlines()

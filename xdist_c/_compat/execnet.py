@@ -110,6 +110,17 @@ def pending_gateways(group: execnet.Group) -> list[Any]:
     return list(getattr(group, "_gateways_to_join", ()))
 
 
+def set_remote_info(gateway: execnet.Gateway, info: dict[str, Any]) -> bool:
+    """Cache ``info`` as the worker's interpreter info, as ``_rinfo()``
+    would after asking (``execnet.gateway.RInfo`` in ``_cache_rinfo``);
+    False, with nothing set, where execnet has another shape."""
+    rinfo = getattr(getattr(execnet, "gateway", None), "RInfo", None)
+    if rinfo is None or not hasattr(gateway, "_rinfo"):
+        return False
+    gateway._cache_rinfo = rinfo(info)  # type: ignore[attr-defined]
+    return True
+
+
 def remote_info(gateway: execnet.Gateway) -> Any:
     """The worker's interpreter info (``_rinfo()``: one round trip, then
     cached on the gateway; the public ``remote_status`` is not cached)."""

@@ -462,7 +462,8 @@ class ForkServer:
         changed = _state_change(self._start_state, _inherited_state())
         if changed is not None:
             return changed
-        payload = marshal.dumps((os.getcwd(), dict(os.environ), _current_umask(), dont_write_bytecode))
+        cwd = os.getcwd()
+        payload = marshal.dumps((cwd, dict(os.environ), _current_umask(), dont_write_bytecode))
         if len(payload) > _MAX_MESSAGE:
             return "the environment is too large"
         r0, w0 = os.pipe()
@@ -496,6 +497,7 @@ class ForkServer:
                     os.close(fd)
                 return str(reply[1]) if reply[0] == "error" else "bad reply from the fork server"
             proc = ForkedProcess(reply[1], fds[0], w0, r1, r2)
+            proc.cwd = cwd
             ours = []
             with self._reply_ready:
                 returncode = self._exits.pop(proc.pid, None)
@@ -616,12 +618,25 @@ class ForkedProcess:
         self.stdout = open(stdout_fd, "rb")  # noqa: SIM115 -- a Popen-like pipe, closed by its user
         self.stderr = open(stderr_fd, "rb")  # noqa: SIM115 -- a Popen-like pipe, closed by its user
         self.returncode: int | None = None
+        self.cwd = ""  # the directory the worker starts in
         self._done = threading.Event()
         self._gone = False  # the server died: no status will come
         self._fd_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<ForkedProcess pid={self.pid} returncode={self.returncode}>"
+
+    def interpreter_info(self) -> dict[str, Any]:
+        """What execnet's ``rinfo`` asks a new worker for, as this one would
+        answer before it runs anything: it is a copy of this interpreter,
+        started in ``cwd``."""
+        return {
+            "executable": sys.executable,
+            "version_info": tuple(sys.version_info[:5]),
+            "platform": sys.platform,
+            "cwd": self.cwd,
+            "pid": self.pid,
+        }
 
     def _set_returncode(self, returncode: int) -> None:
         self.returncode = returncode

@@ -203,9 +203,14 @@ class Launcher:
                     raise pytest.UsageError(
                         f"could not start worker {spec.id} (--tx {describe_spec(spec)}): {detail}"
                     ) from exc
-            # One round trip, cached: later _rinfo() calls (pytest-cov, the
-            # terminal) must not need the worker's busy main thread.
-            execnet_compat.remote_info(gateway)
+            # Cached now: later _rinfo() calls (pytest-cov, the terminal)
+            # must not need the worker's busy main thread.  A forked
+            # worker's answer is known here; others are asked (one round
+            # trip).
+            popen = getattr(ios[-1], "popen", None) if ios and hows and hows[-1] == FORKED else None
+            info = getattr(popen, "interpreter_info", None)
+            if info is None or not execnet_compat.set_remote_info(gateway, info()):
+                execnet_compat.remote_info(gateway)
         except pytest.UsageError:
             raise
         except Exception as e:
