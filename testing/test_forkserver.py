@@ -332,18 +332,34 @@ def pytest_testnodedown(node, error):
 """
 
 
-def test_a_forked_workers_interpreter_info_is_its_own(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("chdir", [None, "elsewhere"])
+def test_a_forked_workers_interpreter_info_is_its_own(pytester: pytest.Pytester, chdir: str | None) -> None:
     """execnet's ``rinfo`` of a forked worker is filled in without asking
-    it; what the worker answers when asked is the same."""
+    it (asked where ``//chdir=`` moves it); what the worker answers when
+    asked is the same."""
     pytester.makeconftest(RINFO_CONFTEST)
     pytester.makepyfile("def test_one(): pass")
-    result = _run(pytester, "-m", "pytest", "-n", "2", "-p", "no:cacheprovider", "-v")
+    spec = "2*popen" if chdir is None else f"2*popen//chdir={pytester.path / chdir}"
+    args = [
+        "-m",
+        "pytest",
+        "--tx",
+        spec,
+        "--dist",
+        "load",
+        "-p",
+        "no:cacheprovider",
+        "-v",
+        "--rootdir",
+        str(pytester.path),
+    ]
+    result = _run(pytester, *args, str(pytester.path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "fork server on (2 forked)" in result.stdout
     for gw in ("gw0", "gw1"):
         seen = json.loads((pytester.path / f"rinfo-{gw}.json").read_text())
         assert seen["cached"] == seen["asked"]
-        assert seen["cached"]["cwd"] == str(pytester.path)
+        assert seen["cached"]["cwd"] == str(pytester.path / (chdir or ""))
 
 
 def test_server_killed_mid_run_loses_nothing(pytester: pytest.Pytester) -> None:

@@ -205,9 +205,10 @@ class Launcher:
                     ) from exc
             # Cached now: later _rinfo() calls (pytest-cov, the terminal)
             # must not need the worker's busy main thread.  A forked
-            # worker's answer is known here; others are asked (one round
-            # trip).
-            popen = getattr(ios[-1], "popen", None) if ios and hows and hows[-1] == FORKED else None
+            # worker's answer is known here (unless //chdir= moved it);
+            # others are asked (one round trip).
+            known = ios and hows and hows[-1] == FORKED and not spec.chdir
+            popen = getattr(ios[-1], "popen", None) if known else None
             info = getattr(popen, "interpreter_info", None)
             if info is None or not execnet_compat.set_remote_info(gateway, info()):
                 execnet_compat.remote_info(gateway)
