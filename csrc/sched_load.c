@@ -141,10 +141,10 @@ static Py_ssize_t
 refill_floor(const xc_sched *self)
 {
     double mean = self->mean_test_s;
-    if (!self->quick_suite || !(mean > 0) || mean * 2 >= XC_REFILL_COVER) {
+    if (!self->quick_suite || !(mean > 0)) {
         return 2;
     }
-    double tests = XC_REFILL_COVER / mean;
+    double tests = XC_REFILL_COVER / mean; /* < 2 from 1.5 ms on */
     if (tests >= XC_REFILL_MAX_TESTS) {
         return XC_REFILL_MAX_TESTS;
     }

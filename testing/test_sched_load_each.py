@@ -32,8 +32,11 @@ def ids(n: int) -> list[str]:
     return [f"test_m.py::test_{i}" for i in range(n)]
 
 
-def load(n: int, nnodes: int, chunk: int | None = None) -> tuple[LoadScheduler, list[MockNode]]:
-    """A LoadScheduler with nnodes nodes that all collected n tests, scheduled."""
+def load(
+    n: int, nnodes: int, chunk: int | None = None, durations: dict[str, float] | None = None
+) -> tuple[LoadScheduler, list[MockNode]]:
+    """A LoadScheduler with nnodes nodes that all collected n tests, given
+    ``durations`` (stored ones) if any, scheduled."""
     sched = LoadScheduler(nnodes, chunk)
     nodes = [MockNode() for _ in range(nnodes)]
     for node in nodes:
@@ -41,6 +44,8 @@ def load(n: int, nnodes: int, chunk: int | None = None) -> tuple[LoadScheduler, 
     col = ids(n)
     for node in nodes:
         sched.add_node_collection(node, col)
+    if durations is not None:
+        sched.set_durations(durations)
     sched.schedule()
     return sched, nodes
 
@@ -376,15 +381,7 @@ class TestLoadRefillFloor:
         complete n1's tests one by one, each taking ``duration``: what both
         nodes were sent, and what n1 held after each completion while tests
         were still unsent."""
-        sched = LoadScheduler(2)
-        n1, n2 = MockNode(), MockNode()
-        for node in (n1, n2):
-            sched.add_node(node)
-        for node in (n1, n2):
-            sched.add_node_collection(node, ids(n))
-        if stored is not None:
-            sched.set_durations(stored)
-        sched.schedule()
+        sched, (n1, n2) = load(n, 2, durations=stored)
         held = []
         while sched.node_pending(n1):
             sched.mark_test_complete(n1, sched.node_pending(n1)[0], duration)

@@ -496,8 +496,7 @@ class ForkServer:
                 for fd in fds:
                     os.close(fd)
                 return str(reply[1]) if reply[0] == "error" else "bad reply from the fork server"
-            proc = ForkedProcess(reply[1], fds[0], w0, r1, r2)
-            proc.cwd = cwd
+            proc = ForkedProcess(reply[1], fds[0], w0, r1, r2, cwd)
             ours = []
             with self._reply_ready:
                 returncode = self._exits.pop(proc.pid, None)
@@ -610,7 +609,7 @@ class ForkedProcess:
     """What :class:`subprocess.Popen` offers execnet and xdist_c, for a
     worker forked by the server."""
 
-    def __init__(self, pid: int, pidfd: int, stdin_fd: int, stdout_fd: int, stderr_fd: int) -> None:
+    def __init__(self, pid: int, pidfd: int, stdin_fd: int, stdout_fd: int, stderr_fd: int, cwd: str) -> None:
         self.pid = pid
         self.args = ["<forked>"]
         self._pidfd: int | None = pidfd
@@ -618,7 +617,7 @@ class ForkedProcess:
         self.stdout = open(stdout_fd, "rb")  # noqa: SIM115 -- a Popen-like pipe, closed by its user
         self.stderr = open(stderr_fd, "rb")  # noqa: SIM115 -- a Popen-like pipe, closed by its user
         self.returncode: int | None = None
-        self.cwd = ""  # the directory the worker starts in
+        self.cwd = cwd  # the directory the worker starts in
         self._done = threading.Event()
         self._gone = False  # the server died: no status will come
         self._fd_lock = threading.Lock()
