@@ -117,7 +117,7 @@ def set_remote_info(gateway: execnet.Gateway, info: dict[str, Any]) -> bool:
     rinfo = getattr(getattr(execnet, "gateway", None), "RInfo", None)
     if rinfo is None or not hasattr(gateway, "_rinfo"):
         return False
-    gateway._cache_rinfo = rinfo(info)  # type: ignore[attr-defined]
+    gateway._cache_rinfo = rinfo(info)
     return True
 
 
